@@ -1,0 +1,27 @@
+"""Domain events: facts in the past tense, written to the outbox in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str  # e.g. "points.earned", "reward.redeemed"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+PROGRAM_CREATED = "program.created"
+MEMBER_ENROLLED = "member.enrolled"
+MEMBER_UPDATED = "member.updated"
+PURCHASE_RECORDED = "purchase.recorded"
+POINTS_EARNED = "points.earned"
+PURCHASE_REFUNDED = "purchase.refunded"
+POINTS_REVERSED = "points.reversed"
+REWARD_REDEEMED = "reward.redeemed"
+REDEMPTION_CANCELLED = "redemption.cancelled"
+COUPON_CONSUMED = "coupon.consumed"
+POINTS_ADJUSTED = "points.adjusted"
+POINTS_TRANSFERRED = "points.transferred"
+POINTS_EXPIRED = "points.expired"

@@ -1,0 +1,86 @@
+"""Double-entry ledger: accounts, transfers and postings in integer units.
+
+A transfer is one business fact. Its postings sum to zero per unit; it is never changed or
+deleted, and a correction is a new transfer that names the one it corrects.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from treue.domain.errors import InvariantViolated
+
+POINTS = "PTS"  # the unit of points; money units are ISO 4217 codes
+
+
+class TransferKind(enum.StrEnum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    REVERSE = "reverse"  # a correction: refund take-back, cancelled redemption
+    ADJUST = "adjust"
+    TRANSFER = "transfer"
+    SETTLE = "settle"
+
+
+class AccountKind(enum.StrEnum):
+    MEMBER = "member"
+    ISSUANCE = "issuance"  # where earned points come from
+    REDEMPTION = "redemption"  # where redeemed points go
+    BREAKAGE = "breakage"  # where expired points go
+    ADJUSTMENT = "adjustment"  # counterpart of manual corrections
+
+
+SYSTEM_ACCOUNT_KINDS = (AccountKind.ISSUANCE, AccountKind.REDEMPTION, AccountKind.BREAKAGE, AccountKind.ADJUSTMENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_id: UUID
+    amount: int
+    unit: str = POINTS
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: UUID
+    kind: TransferKind
+    occurred_at: datetime
+    postings: tuple[Posting, ...]
+    member_id: UUID | None = None
+    purchase_id: UUID | None = None
+    redemption_id: UUID | None = None
+    corrects_id: UUID | None = None
+    explanation: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_postings(self.postings)
+
+
+def check_postings(postings: Iterable[Posting]) -> None:
+    """Raise if postings are not a balanced double entry (>= 2 non-zero postings summing to zero per unit)."""
+    sums: dict[str, int] = defaultdict(int)
+    count = 0
+    for posting in postings:
+        if posting.amount == 0:
+            raise InvariantViolated("a posting of zero is not a posting")
+        sums[posting.unit] += posting.amount
+        count += 1
+    if count < 2:
+        raise InvariantViolated("a transfer needs at least two postings")
+    unbalanced = {unit: total for unit, total in sums.items() if total != 0}
+    if unbalanced:
+        raise InvariantViolated(f"postings do not sum to zero: {unbalanced}")
+
+
+def move(source: UUID, target: UUID, amount: int, unit: str = POINTS) -> tuple[Posting, Posting]:
+    """Postings that move `amount` (> 0) from `source` to `target`."""
+    if amount <= 0:
+        raise InvariantViolated("a move needs a positive amount")
+    return (Posting(source, -amount, unit), Posting(target, amount, unit))

@@ -1,0 +1,37 @@
+"""The programme's base earning rule: points per amount spent, or per item bought.
+
+A strategy with the same shape the rule engine's effects have (purchase in, contribution out), so the
+engine adds rules beside it rather than reshaping the earn path.
+"""
+
+from __future__ import annotations
+
+from treue.domain.money import divide
+from treue.domain.programs import EarnBasis, Program
+from treue.domain.purchases import Purchase
+from treue.domain.rules.outcome import Contribution, EarnOutcome
+
+
+def base_contribution(program: Program, purchase: Purchase) -> Contribution:
+    if program.earn_basis is EarnBasis.PER_ITEM:
+        items = purchase.item_count
+        return Contribution(
+            rule="base",
+            points=items * program.earn_points,
+            reason=f"{program.earn_points} point(s) per item x {items} item(s)",
+            details={"basis": "per_item", "items": items},
+        )
+    amount = purchase.total
+    points = divide(amount.minor * program.earn_points, program.earn_per_minor, program.rounding)
+    per = type(amount)(program.earn_per_minor, amount.currency)
+    return Contribution(
+        rule="base",
+        points=max(points, 0),
+        reason=f"{program.earn_points} point(s) per {per} on {amount} ({program.rounding.value})",
+        details={"basis": "per_amount", "amount": amount.format(), "currency": amount.currency},
+    )
+
+
+def evaluate_purchase(program: Program, purchase: Purchase) -> EarnOutcome:
+    """Everything a purchase earns. Today: the base rule; the rules engine extends this list."""
+    return EarnOutcome((base_contribution(program, purchase),))

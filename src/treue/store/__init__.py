@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables, the unit of work, repositories and Alembic migrations."""
