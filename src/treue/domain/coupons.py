@@ -52,8 +52,6 @@ class Coupon:
             raise CouponInvalid("the coupon has expired", reason="expired")
 
 
-def coupon_valid_until(
-    now: datetime, valid_days: int | None, reward_valid_until: datetime | None
-) -> datetime | None:
+def coupon_valid_until(now: datetime, valid_days: int | None, reward_valid_until: datetime | None) -> datetime | None:
     candidates = [t for t in (reward_valid_until, now + timedelta(days=valid_days) if valid_days else None) if t]
     return min(candidates) if candidates else None

@@ -81,3 +81,11 @@ class InvariantViolated(DomainError):
 
 def error_code(cls: type[DomainError]) -> str:
     return cls.code
+
+
+class MemberExists(Conflict):
+    code = "member_exists"
+
+
+class AlreadyCancelled(Conflict):
+    code = "already_cancelled"

@@ -7,6 +7,7 @@ deleted, and a correction is a new transfer that names the one it corrects.
 from __future__ import annotations
 
 import enum
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,12 @@ class AccountKind(enum.StrEnum):
     ADJUSTMENT = "adjustment"  # counterpart of manual corrections
 
 
-SYSTEM_ACCOUNT_KINDS = (AccountKind.ISSUANCE, AccountKind.REDEMPTION, AccountKind.BREAKAGE, AccountKind.ADJUSTMENT)
+SYSTEM_ACCOUNT_KINDS = (
+    AccountKind.ISSUANCE,
+    AccountKind.REDEMPTION,
+    AccountKind.BREAKAGE,
+    AccountKind.ADJUSTMENT,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +90,16 @@ def move(source: UUID, target: UUID, amount: int, unit: str = POINTS) -> tuple[P
     if amount <= 0:
         raise InvariantViolated("a move needs a positive amount")
     return (Posting(source, -amount, unit), Posting(target, amount, unit))
+
+
+_NAMESPACE = uuid.UUID("6f1f6a52-2b8e-4c4e-9a51-7d0d6f1e7c21")
+
+
+def member_account_id(member_id: UUID, unit: str = POINTS) -> UUID:
+    """A member's account id is derived from the member, so the earn path needs no lookup to find it."""
+    return member_id if unit == POINTS else uuid.uuid5(_NAMESPACE, f"{member_id}:{unit}")
+
+
+def system_account_id(program_id: UUID, kind: AccountKind, unit: str = POINTS) -> UUID:
+    """The programme's own accounts (issuance, breakage...) have ids derived from programme and kind."""
+    return uuid.uuid5(_NAMESPACE, f"{program_id}:{kind.value}:{unit}")

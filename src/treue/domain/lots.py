@@ -8,10 +8,10 @@ give back to exactly that lot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
-_FAR_FUTURE = datetime.max.replace(tzinfo=None)
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -37,8 +37,7 @@ class Lot:
 
 def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:
     """Soonest-expiring first; lots that never expire last; then oldest first; id breaks ties."""
-    expiry = lot.expires_at.replace(tzinfo=None) if lot.expires_at else _FAR_FUTURE
-    return (expiry, lot.available_at.replace(tzinfo=None), str(lot.id))
+    return (lot.expires_at or _FAR_FUTURE, lot.available_at, str(lot.id))
 
 
 @dataclass(frozen=True, slots=True)

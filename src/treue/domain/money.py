@@ -74,7 +74,7 @@ class Money:
         are rejected rather than rounded."""
         validate_currency(currency)
         if isinstance(amount, bool) or not isinstance(amount, str | int):
-            raise InvalidInput("amounts are decimal strings such as \"12.50\", never floating-point numbers")
+            raise InvalidInput('amounts are decimal strings such as "12.50", never floating-point numbers')
         try:
             value = Decimal(str(amount).strip())
         except InvalidOperation:

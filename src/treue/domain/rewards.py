@@ -70,5 +70,6 @@ class Reward:
             raise RewardOutOfStock("the reward is out of stock")
         if self.per_member_limit is not None and redeemed_by_member >= self.per_member_limit:
             raise RedemptionLimitReached(
-                f"a member may redeem this reward {self.per_member_limit} time(s)", limit=self.per_member_limit
+                f"a member may redeem this reward {self.per_member_limit} time(s)",
+                limit=self.per_member_limit,
             )

@@ -130,9 +130,7 @@ def upgrade() -> None:
             "balance IS NULL OR balance >= 0 OR negative_allowed",
             name=op.f("ck_accounts_balance_not_negative"),
         ),
-        sa.ForeignKeyConstraint(
-            ["program_id"], ["programs.id"], name=op.f("fk_accounts_program_id_programs")
-        ),
+        sa.ForeignKeyConstraint(["program_id"], ["programs.id"], name=op.f("fk_accounts_program_id_programs")),
         sa.PrimaryKeyConstraint("program_id", "id", name=op.f("pk_accounts")),
     )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
@@ -163,9 +161,7 @@ def upgrade() -> None:
         sa.Column("created_at", treue.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", treue.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", treue.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["program_id"], ["programs.id"], name=op.f("fk_api_keys_program_id_programs")
-        ),
+        sa.ForeignKeyConstraint(["program_id"], ["programs.id"], name=op.f("fk_api_keys_program_id_programs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
     )
@@ -248,9 +244,7 @@ def upgrade() -> None:
         sa.Column("available_at", treue.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", treue.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_lots_amount_positive")),
-        sa.CheckConstraint(
-            "remaining >= 0 AND remaining <= amount", name=op.f("ck_lots_remaining_within_amount")
-        ),
+        sa.CheckConstraint("remaining >= 0 AND remaining <= amount", name=op.f("ck_lots_remaining_within_amount")),
         sa.ForeignKeyConstraint(
             ["program_id", "account_id"],
             ["accounts.program_id", "accounts.id"],
@@ -333,9 +327,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.create_index("ix_purchases_member", ["program_id", "member_id", "occurred_at"], unique=False)
-        batch_op.create_index(
-            "uq_purchases_order", ["program_id", "partner", "external_order_id"], unique=True
-        )
+        batch_op.create_index("uq_purchases_order", ["program_id", "partner", "external_order_id"], unique=True)
 
     op.create_table(
         "redemptions",
@@ -362,9 +354,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("program_id", "id", name=op.f("pk_redemptions")),
     )
     with op.batch_alter_table("redemptions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_redemptions_member_reward", ["program_id", "member_id", "reward_id"], unique=False
-        )
+        batch_op.create_index("ix_redemptions_member_reward", ["program_id", "member_id", "reward_id"], unique=False)
 
     op.create_table(
         "allocations",
@@ -434,9 +424,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("program_id", "id", name=op.f("pk_refunds")),
     )
     with op.batch_alter_table("refunds", schema=None) as batch_op:
-        batch_op.create_index(
-            "uq_refunds_external", ["program_id", "purchase_id", "external_refund_id"], unique=True
-        )
+        batch_op.create_index("uq_refunds_external", ["program_id", "purchase_id", "external_refund_id"], unique=True)
 
     # ### end Alembic commands ###
 

@@ -1,0 +1,36 @@
+"""What the use cases need from storage. `treue.store` implements it; tests may substitute fakes."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from uuid import UUID
+
+from treue.domain.events import Event
+
+
+class UnitOfWork(Protocol):
+    """One transaction. `with uow:` begins it, `uow.commit()` commits, leaving without commit rolls back.
+
+    Nested `with` blocks join the outer transaction, so an adapter can wrap a use case together
+    with its own bookkeeping (e.g. the idempotency record) in one commit.
+    """
+
+    programs: Any
+    members: Any
+    ledger: Any
+    purchases: Any
+    rewards: Any
+    keys: Any
+    idempotency: Any
+    outbox: Any
+    audit: Any
+    checks: Any
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def commit(self) -> None: ...
+    def emit(self, program_id: UUID, event: Event) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...

@@ -1,0 +1,208 @@
+"""Purchase use cases: record a purchase and earn for it; refund it and take points back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from treue.domain import events
+from treue.domain.durations import require_aware
+from treue.domain.errors import CurrencyMismatch, InvalidInput
+from treue.domain.events import Event
+from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
+from treue.domain.lots import NewLot
+from treue.domain.money import Money
+from treue.domain.points import PointsAccount
+from treue.domain.purchases import (
+    Channel,
+    Purchase,
+    PurchaseLine,
+    check_refund,
+    points_to_take_back,
+    refund_amount_of_lines,
+)
+from treue.domain.rules.base import evaluate_purchase
+from treue.ids import new_id
+from treue.services.members import resolve_member
+from treue.services.ports import UnitOfWork
+from treue.services.views import purchase_view, refund_view
+
+
+@dataclass
+class LineInput:
+    sku: str
+    quantity: int
+    unit_price: str | int  # major units as a decimal string
+    category: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class RecordPurchase:
+    external_order_id: str
+    total: str | int  # major units as a decimal string
+    currency: str
+    occurred_at: datetime
+    member_id: UUID | None = None
+    card_number: str | None = None
+    external_ref: str | None = None
+    partner: str = "default"
+    store: str | None = None
+    channel: str = "store"
+    lines: list[LineInput] = field(default_factory=list)
+
+
+@dataclass
+class RefundPurchase:
+    amount: str | int | None = None  # major units; or give lines
+    lines: list[tuple[str, int]] = field(default_factory=list)  # (sku, quantity)
+    currency: str | None = None
+    external_refund_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+def _build_purchase(cmd: RecordPurchase, member_id: UUID | None) -> Purchase:
+    try:
+        channel = Channel(cmd.channel)
+    except ValueError:
+        raise InvalidInput("channel must be one of: store, online, app") from None
+    total = Money.parse(cmd.total, cmd.currency)
+    lines = tuple(
+        PurchaseLine(x.sku, x.quantity, Money.parse(x.unit_price, cmd.currency).minor, x.category, x.name)
+        for x in cmd.lines
+    )
+    return Purchase(
+        id=new_id(), member_id=member_id, partner=cmd.partner or "default", store=cmd.store, channel=channel,
+        external_order_id=cmd.external_order_id, occurred_at=require_aware(cmd.occurred_at, "occurred_at"),
+        total=total, lines=lines,
+    )  # fmt: skip
+
+
+def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now: datetime) -> dict[str, Any]:
+    """Record a purchase and post what it earns: one transaction, a handful of statements.
+
+    The member's balance is updated with a single UPDATE ... RETURNING that also takes its row lock,
+    and no lots are read: a new credit only needs the balance before it (to settle a deficit).
+    """
+    identified = cmd.member_id or cmd.card_number or cmd.external_ref
+    with uow:
+        program = uow.programs.get(program_id, cached=True)
+        if cmd.currency != program.currency:
+            raise CurrencyMismatch(f"the programme runs in {program.currency}, the purchase is in {cmd.currency}")
+        member_id = resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
+                                   external_ref=cmd.external_ref) if identified else None  # fmt: skip
+        purchase = _build_purchase(cmd, member_id)
+        outcome = evaluate_purchase(program, purchase)
+        points = outcome.points if member_id else 0
+        uow.purchases.add(program_id, purchase, points, now)
+        if points > 0 and member_id is not None:
+            transfer_id = new_id()
+            earned_at = purchase.occurred_at
+            lot = NewLot(new_id(), points, program.available_at(earned_at), program.expires_at(earned_at),
+                         purchase.id, purchase.partner)  # fmt: skip
+            before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, points)
+            account = PointsAccount(member_id, member_id, before, negative_allowed)
+            draw = account.credit([lot], transfer_id)
+            explanation = {
+                **outcome.explanation(),
+                "order": purchase.external_order_id,
+                "partner": purchase.partner,
+            }
+            transfer = Transfer(
+                transfer_id, TransferKind.EARN, earned_at,
+                move(system_account_id(program_id, AccountKind.ISSUANCE), account.account_id, points),
+                member_id=member_id, purchase_id=purchase.id, explanation=explanation,
+            )  # fmt: skip
+            uow.ledger.record(program_id, transfer, [(account, draw)], now, balances_applied=True)
+            uow.emit(program_id, Event(events.POINTS_EARNED, {
+                "member_id": str(member_id), "purchase_id": str(purchase.id), "points": points,
+                "available_at": lot.available_at.isoformat(), "transfer_id": str(transfer_id)}))  # fmt: skip
+        uow.emit(program_id, Event(events.PURCHASE_RECORDED, {
+            "purchase_id": str(purchase.id), "member_id": str(member_id) if member_id else None,
+            "external_order_id": purchase.external_order_id, "partner": purchase.partner,
+            "total": purchase.total.format(), "currency": purchase.total.currency, "points": points}))  # fmt: skip
+        uow.commit()
+    view = purchase_view(purchase, {"points_earned": points, "refunded_minor": 0})
+    view["explanation"] = outcome.explanation() if member_id else {"points": 0, "rules": [], "note": "no member"}
+    return view
+
+
+def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: RefundPurchase,
+                    now: datetime) -> dict[str, Any]:  # fmt: skip
+    """Take back points in proportion to the amount refunded, from the purchase's own lots first.
+
+    What the programme's return policy does not allow to take back is reported as forgiven.
+    A refund with an external id that was already recorded returns the first result.
+    """
+    occurred_at = require_aware(cmd.occurred_at, "occurred_at") if cmd.occurred_at else now
+    with uow:
+        program = uow.programs.get(program_id, cached=True)
+        # The purchase row is locked first: two refunds of one purchase queue here, so the
+        # refunded amount they check against is the committed one.
+        purchase, row = uow.purchases.get(program_id, purchase_id, lock=True)
+        if cmd.external_refund_id:
+            earlier = uow.purchases.refund_by_external_id(program_id, purchase_id, cmd.external_refund_id)
+            if earlier is not None:
+                return refund_view(earlier) | {"replayed": True}
+        if cmd.lines and cmd.amount is not None:
+            raise InvalidInput("give either an amount or lines to refund, not both")
+        if cmd.lines:
+            amount = Money(refund_amount_of_lines(purchase, cmd.lines), purchase.total.currency)
+        elif cmd.amount is not None:
+            amount = Money.parse(cmd.amount, cmd.currency or purchase.total.currency)
+        else:
+            amount = Money(purchase.total.minor - row["refunded_minor"], purchase.total.currency)
+        check_refund(purchase, row["refunded_minor"], amount)
+        points = points_to_take_back(row["points_earned"], purchase.total.minor, row["refunded_minor"],
+                                     amount.minor, program.rounding)  # fmt: skip
+        refund_id, transfer_id = new_id(), None
+        taken = forgiven = 0
+        if points > 0 and purchase.member_id is not None:
+            accounts = uow.ledger.lock_accounts(program_id, [purchase.member_id], purchase_id=purchase.id)
+            account = accounts[purchase.member_id]
+            own_lots = {lot.id for lot in account.lots if lot.purchase_id == purchase.id}
+            result = account.take_back(points, now, own_lots, program.return_policy)
+            taken, forgiven = result.taken, result.forgiven
+            if taken:
+                transfer_id = new_id()
+                earn_id = next((lot.source_transfer_id for lot in account.lots if lot.id in own_lots), None)
+                transfer = Transfer(
+                    transfer_id, TransferKind.REVERSE, occurred_at,
+                    move(account.account_id, system_account_id(program_id, AccountKind.ISSUANCE), taken),
+                    member_id=purchase.member_id, purchase_id=purchase.id, corrects_id=earn_id,
+                    explanation={"reason": "refund", "order": purchase.external_order_id,
+                                 "refund": amount.format(), "currency": amount.currency, "points_due": points,
+                                 "points_taken_back": taken, "points_forgiven": forgiven,
+                                 "return_policy": program.return_policy.value},
+                )  # fmt: skip
+                uow.ledger.record(program_id, transfer, [(account, result.draw)], now)
+        refund = {
+            "program_id": program_id, "id": refund_id, "purchase_id": purchase_id,
+            "external_refund_id": cmd.external_refund_id, "amount_minor": amount.minor, "currency": amount.currency,
+            "lines": [{"sku": s, "quantity": q} for s, q in cmd.lines] or None, "occurred_at": occurred_at,
+            "points_taken": taken, "points_forgiven": forgiven, "transfer_id": transfer_id, "created_at": now,
+        }  # fmt: skip
+        uow.purchases.add_refund(refund)
+        uow.emit(program_id, Event(events.PURCHASE_REFUNDED, {
+            "purchase_id": str(purchase_id), "refund_id": str(refund_id), "amount": amount.format(),
+            "currency": amount.currency, "points_taken_back": taken, "points_forgiven": forgiven,
+            "member_id": str(purchase.member_id) if purchase.member_id else None}))  # fmt: skip
+        uow.commit()
+    return refund_view(refund)
+
+
+def get_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID) -> dict[str, Any]:
+    with uow:
+        purchase, row = uow.purchases.get(program_id, purchase_id)
+        return purchase_view(purchase, row, uow.purchases.refunds_of(program_id, purchase_id))
+
+
+def find_purchase(uow: UnitOfWork, program_id: UUID, partner: str, external_order_id: str) -> dict[str, Any] | None:
+    with uow:
+        purchase_id = uow.purchases.find_id(program_id, partner, external_order_id)
+        if purchase_id is None:
+            return None
+        purchase, row = uow.purchases.get(program_id, purchase_id)
+        return purchase_view(purchase, row, uow.purchases.refunds_of(program_id, purchase_id))

@@ -1,0 +1,134 @@
+"""The SQL behind `treue verify`: each query returns the rows that break one invariant."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, case, func, literal, select
+
+from treue.store import tables as t
+
+Row = tuple[str, UUID, str, str]
+
+
+class Checks:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def run(self, program_id: UUID | None) -> list[Row]:
+        found: list[Row] = []
+        for check in (self._unbalanced, self._single_sided, self._balances, self._negative, self._lot_allocations,
+                      self._lots_vs_balance, self._refunds):  # fmt: skip
+            found.extend(check(program_id))
+        return found
+
+    @staticmethod
+    def _scope(query: Any, column: Any, program_id: UUID | None) -> Any:
+        return query.where(column == program_id) if program_id else query
+
+    def _unbalanced(self, pid: UUID | None) -> list[Row]:
+        p = t.postings
+        q = select(p.c.program_id, p.c.transfer_id, p.c.unit, func.sum(p.c.amount).label("total"))
+        q = self._scope(q, p.c.program_id, pid).group_by(p.c.program_id, p.c.transfer_id, p.c.unit)
+        q = q.having(func.sum(p.c.amount) != 0)
+        return [("transfer_unbalanced", r.program_id, f"transfer {r.transfer_id}", f"{r.unit} postings sum to {r.total}")
+                for r in self.conn.execute(q)]  # fmt: skip
+
+    def _single_sided(self, pid: UUID | None) -> list[Row]:
+        tr, p = t.transfers, t.postings
+        q = (
+            select(tr.c.program_id, tr.c.id, func.count(p.c.account_id).label("n"))
+            .join(p, and_(p.c.program_id == tr.c.program_id, p.c.transfer_id == tr.c.id), isouter=True)
+            .group_by(tr.c.program_id, tr.c.id)
+            .having(func.count(p.c.account_id) < 2)
+        )
+        q = self._scope(q, tr.c.program_id, pid)
+        return [("transfer_single_sided", r.program_id, f"transfer {r.id}", f"{r.n} posting(s)")
+                for r in self.conn.execute(q)]  # fmt: skip
+
+    def _posted(self) -> Any:
+        p = t.postings
+        return (
+            select(p.c.program_id, p.c.account_id, func.sum(p.c.amount).label("posted"))
+            .group_by(p.c.program_id, p.c.account_id)
+            .subquery()
+        )
+
+    def _balances(self, pid: UUID | None) -> list[Row]:
+        a, posted = t.accounts, self._posted()
+        total = func.coalesce(posted.c.posted, 0)
+        q = (
+            select(a.c.program_id, a.c.member_id, a.c.balance, total.label("posted"))
+            .join(
+                posted,
+                and_(posted.c.program_id == a.c.program_id, posted.c.account_id == a.c.id),
+                isouter=True,
+            )
+            .where(a.c.member_id.is_not(None), a.c.balance != total)
+        )
+        q = self._scope(q, a.c.program_id, pid)
+        return [("balance_mismatch", r.program_id, f"member {r.member_id}",
+                 f"cached balance {r.balance}, postings sum to {r.posted}") for r in self.conn.execute(q)]  # fmt: skip
+
+    def _negative(self, pid: UUID | None) -> list[Row]:
+        a = t.accounts
+        q = select(a.c.program_id, a.c.member_id, a.c.balance).where(
+            a.c.member_id.is_not(None), a.c.balance < 0, a.c.negative_allowed.is_(False)
+        )
+        q = self._scope(q, a.c.program_id, pid)
+        return [("negative_balance", r.program_id, f"member {r.member_id}", f"balance {r.balance}")
+                for r in self.conn.execute(q)]  # fmt: skip
+
+    def _lot_allocations(self, pid: UUID | None) -> list[Row]:
+        lo, al = t.lots, t.allocations
+        drawn = (
+            select(al.c.program_id, al.c.lot_id, func.sum(al.c.amount).label("drawn"))
+            .group_by(al.c.program_id, al.c.lot_id)
+            .subquery()
+        )
+        expected = lo.c.amount - func.coalesce(drawn.c.drawn, 0)
+        q = (
+            select(lo.c.program_id, lo.c.id, lo.c.remaining, expected.label("expected"))
+            .join(drawn, and_(drawn.c.program_id == lo.c.program_id, drawn.c.lot_id == lo.c.id), isouter=True)
+            .where(lo.c.remaining != expected)
+        )
+        q = self._scope(q, lo.c.program_id, pid)
+        return [("lot_allocation_mismatch", r.program_id, f"lot {r.id}",
+                 f"remaining {r.remaining}, amount less allocations {r.expected}") for r in self.conn.execute(q)]  # fmt: skip
+
+    def _lots_vs_balance(self, pid: UUID | None) -> list[Row]:
+        a, lo = t.accounts, t.lots
+        held = (
+            select(lo.c.program_id, lo.c.account_id, func.sum(lo.c.remaining).label("held"))
+            .group_by(lo.c.program_id, lo.c.account_id)
+            .subquery()
+        )
+        want = case((a.c.balance > 0, a.c.balance), else_=literal(0))
+        have = func.coalesce(held.c.held, 0)
+        q = (
+            select(a.c.program_id, a.c.member_id, a.c.balance, have.label("held"))
+            .join(held, and_(held.c.program_id == a.c.program_id, held.c.account_id == a.c.id), isouter=True)
+            .where(a.c.member_id.is_not(None), have != want)
+        )
+        q = self._scope(q, a.c.program_id, pid)
+        return [("lots_balance_mismatch", r.program_id, f"member {r.member_id}",
+                 f"lots hold {r.held}, balance {r.balance}") for r in self.conn.execute(q)]  # fmt: skip
+
+    def _refunds(self, pid: UUID | None) -> list[Row]:
+        pu, rf = t.purchases, t.refunds
+        refunded = (
+            select(rf.c.program_id, rf.c.purchase_id, func.sum(rf.c.amount_minor).label("total"))
+            .group_by(rf.c.program_id, rf.c.purchase_id)
+            .subquery()
+        )
+        total = func.coalesce(refunded.c.total, 0)
+        q = (
+            select(pu.c.program_id, pu.c.id, pu.c.refunded_minor, total.label("total"))
+            .join(refunded, and_(refunded.c.program_id == pu.c.program_id, refunded.c.purchase_id == pu.c.id),
+                  isouter=True)
+            .where(pu.c.refunded_minor != total)
+        )  # fmt: skip
+        q = self._scope(q, pu.c.program_id, pid)
+        return [("refund_total_mismatch", r.program_id, f"purchase {r.id}",
+                 f"refunded {r.refunded_minor}, refunds sum to {r.total}") for r in self.conn.execute(q)]  # fmt: skip

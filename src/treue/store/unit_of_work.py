@@ -1,0 +1,92 @@
+"""The unit of work: one transaction, its repositories, and the outbox written before commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine
+
+from treue.domain.events import Event
+from treue.ids import new_id
+from treue.store import repositories as r
+from treue.store.checks import Checks
+from treue.store.database import READ_ONLY
+
+
+class SqlUnitOfWork:
+    """`with uow:` begins, `commit()` commits, leaving without commit rolls back.
+
+    Re-entering joins the running transaction: only the outermost block commits, so an adapter can
+    put its own rows (the idempotency record) in the same commit as the use case's.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False, clock: Any = None) -> None:
+        self.engine = engine
+        self.read_only = read_only
+        self.clock = clock
+        self._depth = 0
+        self._committed = False
+        self._events: list[tuple[UUID, Event]] = []
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._depth += 1
+        if self._depth == 1:
+            self._committed = False
+            self._events = []
+            conn = self.engine.connect()
+            if self.read_only:
+                conn = conn.execution_options(**{READ_ONLY: True})
+            self.conn = conn
+            conn.begin()
+            self.programs = r.Programs(conn)
+            self.members = r.Members(conn)
+            self.ledger = r.Ledger(conn)
+            self.purchases = r.Purchases(conn)
+            self.rewards = r.Rewards(conn)
+            self.keys = r.Keys(conn)
+            self.idempotency = r.Idempotency(conn)
+            self.outbox = r.Outbox(conn)
+            self.audit = r.Audit(conn)
+            self.checks = Checks(conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        assert self.conn is not None
+        try:
+            if not self._committed:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+            self.conn = None
+
+    def emit(self, program_id: UUID, event: Event) -> None:
+        self._events.append((program_id, event))
+
+    def commit(self) -> None:
+        if self._depth > 1:
+            return  # the outermost block commits
+        assert self.conn is not None
+        if self._events:
+            now = self.clock() if self.clock else _utcnow()
+            self.outbox.add([r.event_row(pid, new_id(), event, now) for pid, event in self._events])
+            self._events = []
+        self.conn.commit()
+        self._committed = True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)
