@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from treue.domain.coupons import Coupon, CouponStatus
@@ -563,6 +563,26 @@ class Idempotency:
 
     def add(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(t.idempotency_keys).values(**row))
+
+    def claim(self, api_key_id: UUID, key: str) -> tuple[bool, dict[str, Any] | None]:
+        """(this transaction holds the key, the stored response if any) in one round trip.
+
+        On PostgreSQL a transaction-scoped advisory lock marks the key as in flight across processes;
+        SQLite has one writer at a time, so holding the write lock is enough.
+        """
+        if self.conn.dialect.name != "postgresql":
+            return True, self.get(api_key_id, key)
+        row = self.conn.execute(
+            text(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_key, 0)) AS locked, "
+                "i.request_hash, i.status_code, i.response FROM (SELECT 1) AS one "
+                "LEFT JOIN idempotency_keys i ON i.api_key_id = :kid AND i.key = :key"
+            ),
+            {"lock_key": f"{api_key_id}:{key}", "kid": api_key_id, "key": key},
+        ).one()
+        stored = None if row.status_code is None else {
+            "request_hash": row.request_hash, "status_code": row.status_code, "response": row.response}  # fmt: skip
+        return bool(row.locked), stored
 
 
 class Outbox:

@@ -1,0 +1,69 @@
+"""RFC 9457 problem details: every 4xx/5xx is application/problem+json with a stable `code`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from treue.domain.errors import DomainError
+
+log = logging.getLogger("treue.api")
+PROBLEM = "application/problem+json"
+
+# Stable codes for errors that do not come from the domain.
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+              422: "validation_error", 429: "rate_limited"}  # fmt: skip
+
+
+def problem(status: int, code: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": f"/problems/{code}", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "code": code, **({"instance": instance} if instance else {}), **extra}  # fmt: skip
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class ApiProblem(Exception):
+    """An HTTP-level refusal raised by adapters (idempotency, auth scopes)."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+def domain_problem(error: DomainError, instance: str | None = None) -> JSONResponse:
+    extra = {k: v for k, v in error.extra.items() if k != "code"}
+    return problem(error.status, error.code, error.detail, instance, **extra)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, error: DomainError) -> JSONResponse:
+        return domain_problem(error, request.url.path)
+
+    @app.exception_handler(ApiProblem)
+    async def _api(request: Request, error: ApiProblem) -> JSONResponse:
+        return problem(error.status, error.code, error.detail, request.url.path, **error.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in error.errors()]  # fmt: skip
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(x) for x in first["loc"][1:]) or "request"
+        return problem(422, "validation_error", f"{where}: {first['msg']}", request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(error.status_code, "http_error")
+        return problem(error.status_code, code, str(error.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; nothing was changed", request.url.path)

@@ -1,0 +1,42 @@
+"""The in-process scheduler of `treue serve`: runs the jobs every interval in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from treue.jobs.registry import JOBS
+from treue.services.ports import UnitOfWorkFactory
+
+log = logging.getLogger("treue.jobs")
+
+
+class Scheduler:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Callable[[], datetime], interval: float = 60.0,
+                 jobs: tuple[str, ...] = ("expire", "outbox")) -> None:  # fmt: skip
+        self.uow, self.clock, self.interval, self.jobs = uow, clock, interval, jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="treue-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def run_once(self) -> dict[str, dict[str, object]]:
+        results: dict[str, dict[str, object]] = {}
+        for name in self.jobs:
+            try:
+                results[name] = JOBS[name](self.uow, self.clock(), None)
+            except Exception:  # a failing job is logged and retried next round; the server keeps serving
+                log.exception("job %s failed", name)
+        return results
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval)
