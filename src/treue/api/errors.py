@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from treue.api.i18n import negotiate, title
 from treue.domain.errors import DomainError
 
 log = logging.getLogger("treue.api")
@@ -22,10 +23,13 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               422: "validation_error", 429: "rate_limited"}  # fmt: skip
 
 
-def problem(status: int, code: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:
-    body = {"type": f"/problems/{code}", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+def problem(status: int, code: str, detail: str, instance: str | None = None, language: str = "en",
+            **extra: Any) -> JSONResponse:  # fmt: skip
+    heading = title(code, language, HTTPStatus(status).phrase)
+    body = {"type": f"/problems/{code}", "title": heading, "status": status, "detail": detail,
             "code": code, **({"instance": instance} if instance else {}), **extra}  # fmt: skip
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    headers = {"Content-Language": language}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 class ApiProblem(Exception):
@@ -36,19 +40,23 @@ class ApiProblem(Exception):
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
 
 
-def domain_problem(error: DomainError, instance: str | None = None) -> JSONResponse:
+def domain_problem(error: DomainError, request: Request) -> JSONResponse:
     extra = {k: v for k, v in error.extra.items() if k != "code"}
-    return problem(error.status, error.code, error.detail, instance, **extra)
+    return problem(error.status, error.code, error.detail, request.url.path, language_of(request), **extra)
+
+
+def language_of(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
-        return domain_problem(error, request.url.path)
+        return domain_problem(error, request)
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, error: ApiProblem) -> JSONResponse:
-        return problem(error.status, error.code, error.detail, request.url.path, **error.extra)
+        return problem(error.status, error.code, error.detail, request.url.path, language_of(request), **error.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -56,14 +64,16 @@ def install(app: FastAPI) -> None:
                   for e in error.errors()]  # fmt: skip
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(x) for x in first["loc"][1:]) or "request"
-        return problem(422, "validation_error", f"{where}: {first['msg']}", request.url.path, errors=errors)
+        return problem(422, "validation_error", f"{where}: {first['msg']}", request.url.path, language_of(request),
+                       errors=errors)  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(error.status_code, "http_error")
-        return problem(error.status_code, code, str(error.detail), request.url.path)
+        return problem(error.status_code, code, str(error.detail), request.url.path, language_of(request))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "an unexpected error occurred; nothing was changed", request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; nothing was changed", request.url.path,
+                       language_of(request))  # fmt: skip

@@ -65,7 +65,7 @@ def run(ctx: Context, body: bytes, handler: Handler, status: int = 201) -> JSONR
                 uow.commit()
                 return JSONResponse(result, status_code=status)
         # The use case refused: its transaction is rolled back; remember the refusal.
-        response = domain_problem(failure, ctx.request.url.path)
+        response = domain_problem(failure, ctx.request)
         with ctx.uow() as uow:
             if uow.idempotency.get(key_id, key) is None:
                 uow.idempotency.add(_row(ctx, key, fingerprint, response.status_code, orjson.loads(response.body)))

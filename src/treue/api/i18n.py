@@ -1,0 +1,62 @@
+"""Problem titles in German and English, chosen by the request's Accept-Language (Babel negotiates).
+
+`code` stays the machine-readable key; `title` is for people. `detail` carries the specifics in English.
+"""
+
+from __future__ import annotations
+
+from babel import Locale, UnknownLocaleError
+
+SUPPORTED = ("en", "de")
+
+TITLES: dict[str, dict[str, str]] = {
+    "validation_error": {"en": "The request is not valid", "de": "Die Anfrage ist ungültig"},
+    "invalid_input": {"en": "A value is not acceptable", "de": "Ein Wert ist nicht zulässig"},
+    "unauthorized": {"en": "An API key is required", "de": "Ein API-Schlüssel ist erforderlich"},
+    "forbidden": {"en": "This key may not do that", "de": "Dieser Schlüssel darf das nicht"},
+    "not_found": {"en": "Not found", "de": "Nicht gefunden"},
+    "method_not_allowed": {"en": "Method not allowed", "de": "Methode nicht erlaubt"},
+    "conflict": {"en": "Conflict", "de": "Konflikt"},
+    "duplicate_order": {"en": "This order was already recorded", "de": "Diese Bestellung wurde bereits erfasst"},
+    "member_exists": {"en": "The member exists already", "de": "Das Mitglied existiert bereits"},
+    "refund_exceeds_purchase": {"en": "The refund exceeds the purchase",
+                                "de": "Die Rückerstattung übersteigt den Einkauf"},
+    "currency_mismatch": {"en": "Wrong currency", "de": "Falsche Währung"},
+    "insufficient_points": {"en": "Not enough points", "de": "Nicht genügend Punkte"},
+    "reward_out_of_stock": {"en": "The reward is out of stock", "de": "Die Prämie ist vergriffen"},
+    "reward_unavailable": {"en": "The reward cannot be redeemed now", "de": "Die Prämie ist derzeit nicht einlösbar"},
+    "redemption_limit_reached": {"en": "Redemption limit reached", "de": "Einlöse-Limit erreicht"},
+    "coupon_invalid": {"en": "The coupon cannot be used", "de": "Der Gutschein ist nicht einlösbar"},
+    "already_cancelled": {"en": "Already cancelled", "de": "Bereits storniert"},
+    "idempotency_key_reused": {"en": "Idempotency-Key used for another request",
+                               "de": "Idempotency-Key für eine andere Anfrage verwendet"},
+    "idempotency_in_progress": {"en": "The first request is still running",
+                                "de": "Die erste Anfrage läuft noch"},
+    "invalid_idempotency_key": {"en": "Invalid Idempotency-Key", "de": "Ungültiger Idempotency-Key"},
+    "internal_error": {"en": "Internal error", "de": "Interner Fehler"},
+}  # fmt: skip
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of de/en for an Accept-Language header; English when nothing matches."""
+    if not accept_language:
+        return "en"
+    wanted = []
+    for part in accept_language.split(","):
+        tag, _, quality = part.strip().partition(";q=")
+        try:
+            weight = float(quality) if quality else 1.0  # a header weight, not an amount
+        except ValueError:
+            continue
+        if tag and tag != "*":
+            wanted.append((weight, tag.replace("-", "_")))
+    wanted.sort(key=lambda item: -item[0])
+    try:
+        found = Locale.negotiate([tag for _, tag in wanted], list(SUPPORTED))
+    except (UnknownLocaleError, ValueError):
+        found = None
+    return found.language if found else "en"
+
+
+def title(code: str, language: str, fallback: str) -> str:
+    return TITLES.get(code, {}).get(language, fallback)
