@@ -154,6 +154,7 @@ def resolve_member(uow: UnitOfWork, program_id: UUID, *, member_id: UUID | None 
     if len(given) != 1:
         raise InvalidInput("name the member by exactly one of member_id, card_number, external_ref")
     if member_id:
+        uow.members.get(program_id, member_id)  # 404 (not a foreign-key failure) for another programme's member
         return member_id
     if card_number:
         found: UUID = uow.members.id_by(program_id, card_number=normalise_card_number(card_number))

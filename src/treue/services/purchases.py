@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from uuid import UUID
 
 from treue.domain import events
 from treue.domain.durations import require_aware
-from treue.domain.errors import CurrencyMismatch, InvalidInput
+from treue.domain.errors import CurrencyMismatch, InvalidInput, RefundExceedsPurchase
 from treue.domain.events import Event
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.lots import NewLot
@@ -150,6 +151,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             raise InvalidInput("give either an amount or lines to refund, not both")
         if cmd.lines:
             amount = Money(refund_amount_of_lines(purchase, cmd.lines), purchase.total.currency)
+            _check_items_left(purchase, cmd.lines, uow.purchases.refunds_of(program_id, purchase_id))
         elif cmd.amount is not None:
             amount = Money.parse(cmd.amount, cmd.currency or purchase.total.currency)
         else:
@@ -191,6 +193,24 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "member_id": str(purchase.member_id) if purchase.member_id else None}))  # fmt: skip
         uow.commit()
     return refund_view(refund)
+
+
+def _check_items_left(purchase: Purchase, lines: list[tuple[str, int]], earlier: list[dict[str, Any]]) -> None:
+    """Items refunded by line, over all refunds of a purchase, never exceed the items bought."""
+    bought: Counter[str] = Counter()
+    for line in purchase.lines:
+        bought[line.sku] += line.quantity
+    returned: Counter[str] = Counter()
+    for refund in earlier:
+        for item in refund["lines"] or ():
+            returned[item["sku"]] += item["quantity"]
+    asked: Counter[str] = Counter()
+    for sku, quantity in lines:
+        asked[sku] += quantity
+    for sku, quantity in asked.items():
+        if returned[sku] + quantity > bought[sku]:
+            left = bought[sku] - returned[sku]
+            raise RefundExceedsPurchase(f"cannot refund {quantity} x {sku!r}: {left} of {bought[sku]} left to refund")
 
 
 def get_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID) -> dict[str, Any]:

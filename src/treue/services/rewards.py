@@ -167,6 +167,7 @@ def cancel_redemption(uow: UnitOfWork, program_id: UUID, redemption_id: UUID, no
 
 def list_redemptions(uow: UnitOfWork, program_id: UUID, member_id: UUID) -> list[dict[str, Any]]:
     with uow:
+        uow.members.get(program_id, member_id)  # 404 for an unknown member rather than an empty list
         rows = uow.rewards.redemptions_of(program_id, member_id)
     return [{"id": str(r["id"]), "reward_id": str(r["reward_id"]), "cost_points": r["cost_points"],
              "status": r["status"], "created_at": iso(r["created_at"]), "cancelled_at": iso(r["cancelled_at"]),

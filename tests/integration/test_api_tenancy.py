@@ -1,0 +1,249 @@
+"""Tenancy and scopes, generated from the OpenAPI document: every operation under /api/v1 is called
+without a key, with programme B's keys on programme A's objects, with A's read-only key, and with a
+programme key on operator routes. None of it may read or change A."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.integration.api_helpers import Api, Caller, Tenant
+from treue.api.auth import forget_cached_keys
+
+OPERATOR_PATHS = ("/programs", "/programs/{program_id}/keys")
+
+
+@pytest.fixture
+def api(engine, now) -> Iterator[Api]:
+    world = Api(engine, now)
+    yield world
+    world.client.close()
+
+
+@dataclass
+class Operation:
+    method: str
+    template: str  # path below /api/v1
+    has_body: bool
+    query: dict[str, str]
+
+    @property
+    def operator_only(self) -> bool:
+        return self.template in OPERATOR_PATHS
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+def operations(api: Api) -> list[Operation]:
+    found = []
+    for path, methods in api.app.openapi()["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, spec in methods.items():
+            required = {p["name"] for p in spec.get("parameters", []) if p["in"] == "query" and p.get("required")}
+            found.append(Operation(method.upper(), path.removeprefix("/api/v1"), "requestBody" in spec,
+                                   dict.fromkeys(required, "")))  # fmt: skip
+    assert len(found) >= 25, [str(x) for x in found]
+    return found
+
+
+@dataclass
+class World:
+    """Programme A with one of everything, programme B with its own keys."""
+
+    a: Tenant
+    b: Tenant
+    ids: dict[str, str]  # path parameter -> an object of A
+    secrets: list[str]  # what of A nobody else may see
+    order_id: str
+
+
+def build(api: Api, now) -> World:
+    a = api.tenant("A", scopes=("admin", "pos", "read_only"))
+    b = api.tenant("B", scopes=("admin", "pos", "shop", "read_only"))
+    b.callers["partner"] = api.key(b.program_id, "partner", partner="acme")
+    member = a.pos.post("/members", {"email": "alice@a.example", "phone": "+4917011112222", "external_ref": "a-ref-1"})
+    other = a.pos.post("/members", {"external_ref": "a-ref-2"})
+    bought = a.pos.post("/purchases", {"member_id": member["id"], "external_order_id": "A-ORDER-1",
+                                       "occurred_at": now.isoformat(), "total": "300.00", "currency": "EUR",
+                                       "lines": [{"sku": "SOFA", "quantity": 1, "unit_price": "300.00"}]})  # fmt: skip
+    reward = a.admin.post("/rewards", {"name": {"de": "Lampe"}, "type": "merchandise", "cost_points": 100,
+                                       "stock": 5})  # fmt: skip
+    redemption = a.pos.post("/redemptions", {"reward_id": reward["id"], "member_id": member["id"]})
+    ids = {"member_id": member["id"], "purchase_id": bought["id"], "reward_id": reward["id"],
+           "redemption_id": redemption["id"], "code": redemption["coupon"]["code"], "key_id": a.pos.key_id,
+           "program_id": a.program_id, "other_member_id": other["id"]}  # fmt: skip
+    secrets = [member["id"], other["id"], member["card_number"], other["card_number"], "alice@a.example",
+               "+4917011112222", bought["id"], reward["id"], redemption["id"],
+               redemption["coupon"]["code"], a.program_id, a.pos.key_id]  # fmt: skip
+    return World(a, b, ids, secrets, "A-ORDER-1")
+
+
+def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
+    """A minimal valid body that names A's objects wherever the request can name one."""
+    member, other = w.ids["member_id"], w.ids["other_member_id"]
+    bodies: dict[str, dict[str, Any]] = {
+        "POST /programs": {"name": "Mallory", "currency": "EUR", "timezone": "Europe/Berlin"},
+        "POST /programs/{program_id}/keys": {"scope": "admin"},
+        "PATCH /program": {"name": "Renamed", "pending_days": 99},
+        "POST /keys": {"scope": "admin"},
+        "POST /members": {"external_ref": "a-ref-1"},
+        "PATCH /members/{member_id}": {"email": "mallory@evil.example", "external_ref": "stolen"},
+        "POST /members/{member_id}/adjustments": {"points": -100, "reason": "theft"},
+        "POST /members/{member_id}/transfers": {"to_member_id": other, "points": 50},
+        "POST /purchases": {"member_id": member, "external_order_id": "B-ORDER", "occurred_at": now.isoformat(),
+                            "total": "0.50", "currency": "EUR"},  # 0 points: must still be refused
+        "POST /purchases/{purchase_id}/refunds": {"amount": "300.00"},
+        "POST /rewards": {"name": {"de": "X"}, "type": "merchandise", "cost_points": 1},
+        "PATCH /rewards/{reward_id}": {"cost_points": 1, "stock": 0},
+        "POST /redemptions": {"reward_id": w.ids["reward_id"], "member_id": member},
+        "POST /redemptions/{redemption_id}/cancel": {"reason": "x"},
+        "POST /coupons/{code}/consume": {"order_id": "B-1"},
+    }  # fmt: skip
+    if not op.has_body:
+        return None
+    assert str(op) in bodies, f"new operation {op}: give it a body in body_for() so tenancy is tested"
+    return bodies[str(op)]
+
+
+def call(caller: Caller, op: Operation, w: World, now, params: dict[str, str] | None = None) -> tuple[Any, str]:
+    path = re.sub(r"\{(\w+)\}", lambda m: w.ids[m.group(1)], op.template)
+    query = {name: {"external_order_id": w.order_id}.get(name, "x") for name in op.query} | (params or {})
+    body = body_for(op, w, now)
+    response = caller.request(op.method, path, json=body, params=query or None)
+    sent = path + json.dumps(query) + json.dumps(body)
+    return response, sent
+
+
+def leaked(w: World, response: Any, sent: str) -> list[str]:
+    """A's identifiers in a response that the request did not itself contain."""
+    return [s for s in w.secrets if s in response.text and s not in sent]
+
+
+def references_a(op: Operation, w: World, now) -> bool:
+    """Does the request name one of A's objects (in its path or body)?"""
+    body = json.dumps(body_for(op, w, now))
+    return "{" in op.template or any(v in body for v in w.ids.values())
+
+
+FIND_BY = [{"card_number": "CARD"}, {"email": "alice@a.example"}, {"phone": "+4917011112222"},
+           {"external_ref": "a-ref-1"}, {"q": "alice"}]  # fmt: skip
+
+
+def test_no_key_of_another_programme_no_missing_key_and_no_wrong_scope_reaches_programme_a(api: Api, now):
+    w = build(api, now)
+    ops = operations(api)
+    member = w.ids["member_id"]
+    card = next(s for s in w.secrets if s.isdigit() and len(s) == 19)
+    before = api.snapshot(w.a.program_id)
+    balance_before = w.a.read_only.get(f"/members/{member}/balance")
+    checked: list[str] = []
+
+    with api.unchanged(w.a.program_id):
+        # Look-ups by A's identifiers find nothing for B.
+        for params in FIND_BY:
+            params = {k: (card if v == "CARD" else v) for k, v in params.items()}
+            assert w.b.pos.get("/members", params=params) == [], params
+        for op in ops:
+            # (a) no credentials, or a key that does not exist
+            for caller in (api.anonymous, Caller(api.client, "trk_000000000000_forged")):
+                response, _ = call(caller, op, w, now)
+                assert response.status_code == 401, f"{op}: {response.status_code} {response.text}"
+                assert response.json()["code"] == "unauthorized"
+
+            # (b) programme B's keys on A's objects
+            for scope, caller in w.b.callers.items():
+                response, sent = call(caller, op, w, now)
+                assert response.status_code < 500, f"{op} as B {scope}: {response.text}"
+                assert not leaked(w, response, sent), f"{op} as B {scope} leaked {leaked(w, response, sent)}"
+                if op.operator_only or references_a(op, w, now):
+                    assert response.status_code in (403, 404, 422), f"{op} as B {scope}: {response.text}"
+                    assert response.json()["code"] != "validation_error", (
+                        f"{op}: the body is not valid: {response.text}"
+                    )
+                if op.operator_only:
+                    assert response.status_code == 403, f"{op} as B {scope}: {response.text}"
+            # (c) A's read-only key on every write
+            if op.method != "GET":
+                response, _ = call(w.a.read_only, op, w, now)
+                assert response.status_code == 403, f"{op} read_only: {response.status_code} {response.text}"
+            # (d) programme keys on operator routes; the operator key on programme routes
+            if op.operator_only:
+                for scope, caller in w.a.callers.items():
+                    response, _ = call(caller, op, w, now)
+                    assert response.status_code == 403, f"{op} as A {scope}: {response.text}"
+            else:
+                response, _ = call(api.operator, op, w, now)
+                assert response.status_code == 403, f"{op} as operator: {response.text}"
+            checked.append(str(op))
+
+        assert w.b.admin.get("/program")["id"] == w.b.program_id
+        # A's external references are A's: B may use them too (a conflict would reveal that A has them).
+        assert w.b.pos.post("/members", {"external_ref": "a-ref-2"})["external_ref"] == "a-ref-2"
+
+    assert api.snapshot(w.a.program_id) == before
+    assert w.a.read_only.get(f"/members/{member}/balance") == balance_before
+    assert api.verify(w.a.program_id) == []
+    assert len(checked) == len(ops)
+
+    # The same requests by A's own keys do work: the refusals above were about tenancy, not bad requests.
+    forget_cached_keys()
+    for op in ops:
+        if op.method == "GET" and not op.operator_only:
+            response, _ = call(w.a.admin, op, w, now)
+            assert response.status_code == 200, f"{op} as A admin: {response.text}"
+    assert w.a.admin.post(f"/members/{member}/transfers", body_for(_op(ops, "POST", "/members/{member_id}/transfers"),
+                                                                   w, now))["points"] == 50  # fmt: skip
+    assert w.a.pos.post(f"/coupons/{w.ids['code']}/consume", {"order_id": "A-1"}, status=200)["status"] == "consumed"
+    w.a.admin.ok("DELETE", f"/keys/{w.ids['key_id']}", status=204)
+    forget_cached_keys()
+    response = w.a.pos.request("GET", "/program")
+    assert response.status_code == 401  # a revoked key stops working
+
+
+def _op(ops: list[Operation], method: str, template: str) -> Operation:
+    return next(op for op in ops if op.method == method and op.template == template)
+
+
+def test_requests_cannot_assign_what_the_server_owns(api: Api):
+    a = api.tenant(scopes=("admin",))
+    b = api.tenant(scopes=("admin",))
+    member = a.admin.post("/members", {})
+    for body in ({"balance": 100}, {"program_id": b.program_id}, {"id": member["id"]}, {"card_number": "1" * 19},
+                 {"status": "blocked"}, {"points": 5}):  # fmt: skip
+        api.refused(a.admin, "POST", "/members", 422, "validation_error", a.program_id, json=body)
+    for body in ({"status": "erased"}, {"card_number": "1" * 19}, {"program_id": b.program_id},
+                 {"enrolled_at": "2020-01-01T00:00:00Z"}):  # fmt: skip
+        api.refused(a.admin, "PATCH", f"/members/{member['id']}", 422, "validation_error", a.program_id, json=body)
+    api.refused(a.admin, "PATCH", "/program", 422, "validation_error", a.program_id, json={"currency": "USD"})
+    api.refused(a.admin, "POST", "/rewards", 422, "validation_error", a.program_id,
+                json={"name": {"de": "X"}, "type": "merchandise", "cost_points": 1, "program_id": b.program_id})  # fmt: skip
+    assert a.admin.get(f"/members/{member['id']}")["status"] == "active"
+    assert a.admin.get(f"/members/{member['id']}/balance")["points"] == 0
+
+
+def test_a_partner_key_records_purchases_for_its_own_partner_only(api: Api, now):
+    a = api.tenant(scopes=("admin",))
+    acme = api.key(a.program_id, "partner", partner="acme")
+    member = a.admin.post("/members", {})
+    body = {"member_id": member["id"], "external_order_id": "P-1", "occurred_at": now.isoformat(),
+            "total": "20.00", "currency": "EUR"}  # fmt: skip
+    api.refused(acme, "POST", "/purchases", 403, "forbidden", a.program_id, json=body | {"partner": "globex"})
+    recorded = acme.post("/purchases", body)  # no partner given: the key's own partner
+    assert recorded["partner"] == "acme" and recorded["points_earned"] == 20
+    assert acme.post("/purchases", body | {"external_order_id": "P-2", "partner": "acme"})["partner"] == "acme"
+    assert a.admin.get("/purchases", params={"external_order_id": "P-1", "partner": "acme"})["id"] == recorded["id"]
+    # The programme's own till may record the same order number for the default partner.
+    assert a.admin.post("/purchases", body)["partner"] == "default"
+    lots = a.admin.get(f"/members/{member['id']}/lots")
+    assert sorted(x["partner"] for x in lots) == ["acme", "acme", "default"]
+    # Partner keys are programme keys like any other: no operator routes, no admin routes.
+    api.refused(acme, "POST", "/rewards", 403, "forbidden", a.program_id,
+                json={"name": {"de": "X"}, "type": "merchandise", "cost_points": 1})  # fmt: skip
+    api.refused(acme, "GET", "/programs", 403, "forbidden", a.program_id)
