@@ -87,39 +87,40 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
     The member's balance is updated with a single UPDATE ... RETURNING that also takes its row lock,
     and no lots are read: a new credit only needs the balance before it (to settle a deficit).
     """
-    identified = cmd.member_id or cmd.card_number or cmd.external_ref
     with uow:
         program = uow.programs.get(program_id, cached=True)
         if cmd.currency != program.currency:
             raise CurrencyMismatch(f"the programme runs in {program.currency}, the purchase is in {cmd.currency}")
-        member_id = resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
-                                   external_ref=cmd.external_ref) if identified else None  # fmt: skip
+        member_id = _member_of(uow, program_id, cmd)
         purchase = _build_purchase(cmd, member_id)
         outcome = evaluate_purchase(program, purchase)
         points = outcome.points if member_id else 0
+        if points > 0 and member_id is not None:
+            # First statement: the balance update proves the member belongs to this programme (no row:
+            # NotFound) and takes the account's row lock for the rest of the transaction.
+            before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, points)
+        elif cmd.member_id is not None:
+            uow.members.get(program_id, cmd.member_id)  # nothing earned: check the member exists
         uow.purchases.add(program_id, purchase, points, now)
         if points > 0 and member_id is not None:
             transfer_id = new_id()
             earned_at = purchase.occurred_at
             lot = NewLot(new_id(), points, program.available_at(earned_at), program.expires_at(earned_at),
                          purchase.id, purchase.partner)  # fmt: skip
-            before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, points)
             account = PointsAccount(member_id, member_id, before, negative_allowed)
             draw = account.credit([lot], transfer_id)
-            explanation = {
-                **outcome.explanation(),
-                "order": purchase.external_order_id,
-                "partner": purchase.partner,
-            }
+            explanation = {**outcome.explanation(), "order": purchase.external_order_id, "partner": purchase.partner}
             transfer = Transfer(
                 transfer_id, TransferKind.EARN, earned_at,
                 move(system_account_id(program_id, AccountKind.ISSUANCE), account.account_id, points),
                 member_id=member_id, purchase_id=purchase.id, explanation=explanation,
             )  # fmt: skip
+            # Purchase, transfer, postings and lot go to the database together.
             uow.ledger.record(program_id, transfer, [(account, draw)], now, balances_applied=True)
             uow.emit(program_id, Event(events.POINTS_EARNED, {
                 "member_id": str(member_id), "purchase_id": str(purchase.id), "points": points,
                 "available_at": lot.available_at.isoformat(), "transfer_id": str(transfer_id)}))  # fmt: skip
+        uow.flush()  # a duplicate order surfaces here, inside the use case
         uow.emit(program_id, Event(events.PURCHASE_RECORDED, {
             "purchase_id": str(purchase.id), "member_id": str(member_id) if member_id else None,
             "external_order_id": purchase.external_order_id, "partner": purchase.partner,
@@ -128,6 +129,17 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
     view = purchase_view(purchase, {"points_earned": points, "refunded_minor": 0})
     view["explanation"] = outcome.explanation() if member_id else {"points": 0, "rules": [], "note": "no member"}
     return view
+
+
+def _member_of(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase) -> UUID | None:
+    """The purchase's member, or None for an anonymous purchase. A bare member_id is taken as given:
+    the balance update (or the check for a purchase that earns nothing) proves it."""
+    if cmd.member_id is not None and not cmd.card_number and not cmd.external_ref:
+        return cmd.member_id
+    if not (cmd.member_id or cmd.card_number or cmd.external_ref):
+        return None
+    return resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
+                          external_ref=cmd.external_ref)  # fmt: skip
 
 
 def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: RefundPurchase,

@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 
 from treue.domain.coupons import Coupon, CouponStatus
 from treue.domain.errors import DuplicateOrder, NotFound
@@ -32,6 +31,7 @@ from treue.domain.programs import Program
 from treue.domain.purchases import Purchase
 from treue.domain.rewards import Reward
 from treue.store import tables as t
+from treue.store.batch import InsertBatch
 from treue.store.rows import (
     coupon_from_row,
     lines_to_json,
@@ -42,13 +42,6 @@ from treue.store.rows import (
     reward_from_row,
     reward_to_row,
 )
-
-
-def is_unique_violation(error: IntegrityError, index: str) -> bool:
-    return index in str(error.orig) or (
-        # SQLite names the columns, not the index.
-        "UNIQUE constraint failed" in str(error.orig) and index.startswith("uq_")
-    )
 
 
 class Programs:
@@ -171,9 +164,9 @@ class Members:
 
 
 class Ledger:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
+        self.batch = batch
 
     # -- accounts ------------------------------------------------------------------------------
     def open_system_accounts(self, program_id: UUID, now: datetime, unit: str = POINTS) -> None:
@@ -256,52 +249,59 @@ class Ledger:
     # -- writing a transfer ----------------------------------------------------------------------
     def record(self, program_id: UUID, transfer: Transfer, changes: Sequence[tuple[PointsAccount, Draw]], now: datetime,
                *, actor: str | None = None, balances_applied: bool = False) -> None:  # fmt: skip
-        """Write a transfer with its postings, lots and allocations, and the members' new balances."""
-        self.conn.execute(insert(t.transfers).values(
-            program_id=program_id, id=transfer.id, kind=transfer.kind.value, occurred_at=transfer.occurred_at,
-            created_at=now, member_id=transfer.member_id, purchase_id=transfer.purchase_id,
-            redemption_id=transfer.redemption_id, corrects_id=transfer.corrects_id, actor=actor,
-            explanation=dict(transfer.explanation)))  # fmt: skip
-        self.conn.execute(insert(t.postings), [
+        """Write a transfer with its postings, lots and allocations, and the members' new balances.
+
+        The inserts go out together with anything already queued in the batch (e.g. the purchase).
+        """
+        self.batch.add(t.transfers, [{
+            "program_id": program_id, "id": transfer.id, "kind": transfer.kind.value,
+            "occurred_at": transfer.occurred_at, "created_at": now, "member_id": transfer.member_id,
+            "purchase_id": transfer.purchase_id, "redemption_id": transfer.redemption_id,
+            "corrects_id": transfer.corrects_id, "actor": actor, "explanation": dict(transfer.explanation)}])  # fmt: skip
+        self.batch.add(t.postings, [
             {"program_id": program_id, "transfer_id": transfer.id, "account_id": p.account_id, "unit": p.unit,
              "amount": p.amount} for p in transfer.postings
         ])  # fmt: skip
+        updates = []
         for account, draw in changes:
-            self._apply(program_id, transfer, account, draw, balances_applied)
-
-    def _apply(self, program_id: UUID, transfer: Transfer, account: PointsAccount, draw: Draw,
-               balance_applied: bool) -> None:  # fmt: skip
-        if draw.new_lots:
-            self.conn.execute(insert(t.lots), [
-                {"program_id": program_id, "id": lot.id, "account_id": account.account_id,
-                 "member_id": account.member_id, "source_transfer_id": transfer.id, "purchase_id": lot.purchase_id,
-                 "partner": lot.partner, "amount": lot.amount, "remaining": lot.amount - draw.allocations.get(lot.id, 0),
-                 "available_at": lot.available_at, "expires_at": lot.expires_at}
-                for lot in draw.new_lots
-            ])  # fmt: skip
-        rows = draw.allocation_rows()
-        if rows:
-            self.conn.execute(insert(t.allocations), [
-                {"program_id": program_id, "transfer_id": transfer.id, "lot_id": a.lot_id, "amount": a.amount}
-                for a in rows
-            ])  # fmt: skip
-            new_ids = {lot.id for lot in draw.new_lots}
-            remaining = {lot.id: lot.remaining for lot in account.lots}
-            existing = [{"b_pid": program_id, "b_id": a.lot_id, "b_remaining": remaining[a.lot_id]}
-                        for a in rows if a.lot_id not in new_ids]  # fmt: skip
-            if existing:
+            updates.extend(self._queue(program_id, transfer, account, draw))
+        self.batch.flush()
+        for statement, params in updates:
+            self.conn.execute(statement, params)
+        if not balances_applied:
+            for account, _ in changes:
                 self.conn.execute(
-                    update(t.lots)
-                    .where(t.lots.c.program_id == _bind("b_pid"), t.lots.c.id == _bind("b_id"))
-                    .values(remaining=_bind("b_remaining")),
-                    existing,
+                    update(t.accounts)
+                    .where(t.accounts.c.program_id == program_id, t.accounts.c.id == account.account_id)
+                    .values(balance=account.balance)
                 )
-        if not balance_applied:
-            self.conn.execute(
-                update(t.accounts)
-                .where(t.accounts.c.program_id == program_id, t.accounts.c.id == account.account_id)
-                .values(balance=account.balance)
-            )
+
+    def _queue(self, program_id: UUID, transfer: Transfer, account: PointsAccount, draw: Draw) -> list[Any]:
+        """Queue the draw's new lots and allocations; return the lot updates to run after them."""
+        self.batch.add(t.lots, [
+            {"program_id": program_id, "id": lot.id, "account_id": account.account_id,
+             "member_id": account.member_id, "source_transfer_id": transfer.id, "purchase_id": lot.purchase_id,
+             "partner": lot.partner, "amount": lot.amount, "remaining": lot.amount - draw.allocations.get(lot.id, 0),
+             "available_at": lot.available_at, "expires_at": lot.expires_at}
+            for lot in draw.new_lots
+        ])  # fmt: skip
+        rows = draw.allocation_rows()
+        self.batch.add(t.allocations, [
+            {"program_id": program_id, "transfer_id": transfer.id, "lot_id": a.lot_id, "amount": a.amount}
+            for a in rows
+        ])  # fmt: skip
+        new_ids = {lot.id for lot in draw.new_lots}
+        remaining = {lot.id: lot.remaining for lot in account.lots}
+        existing = [{"b_pid": program_id, "b_id": a.lot_id, "b_remaining": remaining[a.lot_id]}
+                    for a in rows if a.lot_id not in new_ids]  # fmt: skip
+        if not existing:
+            return []
+        statement = (
+            update(t.lots)
+            .where(t.lots.c.program_id == _bind("b_pid"), t.lots.c.id == _bind("b_id"))
+            .values(remaining=_bind("b_remaining"))
+        )
+        return [(statement, existing)]
 
     # -- reading -------------------------------------------------------------------------------
     def allocations_of(self, program_id: UUID, transfer_id: UUID) -> list[Allocation]:
@@ -345,24 +345,26 @@ def _bind(name: str) -> Any:
 
 
 class Purchases:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn = conn
+        self.batch = batch
 
     def add(self, program_id: UUID, purchase: Purchase, points_earned: int, now: datetime) -> None:
-        try:
-            self.conn.execute(insert(t.purchases).values(
-                program_id=program_id, id=purchase.id, member_id=purchase.member_id, partner=purchase.partner,
-                store=purchase.store, channel=purchase.channel.value, external_order_id=purchase.external_order_id,
-                occurred_at=purchase.occurred_at, total_minor=purchase.total.minor, currency=purchase.total.currency,
-                lines=lines_to_json(purchase.lines), points_earned=points_earned, refunded_minor=0, created_at=now))  # fmt: skip
-        except IntegrityError as error:
-            if is_unique_violation(error, "uq_purchases_order"):
-                raise DuplicateOrder(
-                    f"order {purchase.external_order_id!r} of partner {purchase.partner!r} was already recorded",
-                    external_order_id=purchase.external_order_id,
-                    partner=purchase.partner,
-                ) from None
-            raise
+        """Queue the purchase; it is written with the next flush (its earn transfer, or the commit)."""
+
+        def duplicate() -> DuplicateOrder:
+            return DuplicateOrder(
+                f"order {purchase.external_order_id!r} of partner {purchase.partner!r} was already recorded",
+                external_order_id=purchase.external_order_id, partner=purchase.partner,
+            )  # fmt: skip
+
+        self.batch.add(t.purchases, [{
+            "program_id": program_id, "id": purchase.id, "member_id": purchase.member_id,
+            "partner": purchase.partner, "store": purchase.store, "channel": purchase.channel.value,
+            "external_order_id": purchase.external_order_id, "occurred_at": purchase.occurred_at,
+            "total_minor": purchase.total.minor, "currency": purchase.total.currency,
+            "lines": lines_to_json(purchase.lines), "points_earned": points_earned, "refunded_minor": 0,
+            "created_at": now}], on_conflict=("uq_purchases_order", duplicate))  # fmt: skip
 
     def find_id(self, program_id: UUID, partner: str, external_order_id: str) -> UUID | None:
         return self.conn.execute(
@@ -551,8 +553,9 @@ class Keys:
 
 
 class Idempotency:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn = conn
+        self.batch = batch
 
     def get(self, api_key_id: UUID, key: str) -> dict[str, Any] | None:
         row = self.conn.execute(
@@ -562,7 +565,8 @@ class Idempotency:
         return dict(row._mapping) if row else None
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.idempotency_keys).values(**row))
+        """Queued: written with the commit, in the same round trip as the outbox rows."""
+        self.batch.add(t.idempotency_keys, [row])
 
     def claim(self, api_key_id: UUID, key: str) -> tuple[bool, dict[str, Any] | None]:
         """(this transaction holds the key, the stored response if any) in one round trip.
@@ -586,12 +590,13 @@ class Idempotency:
 
 
 class Outbox:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn = conn
+        self.batch = batch
 
     def add(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(t.outbox), rows)
+        """Queued: written with the commit."""
+        self.batch.add(t.outbox, rows)
 
     def claim(self, limit: int) -> list[dict[str, Any]]:
         """Pending messages, oldest first; on PostgreSQL rows another worker holds are skipped."""

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from treue.domain.events import Event
 from treue.ids import new_id
 from treue.store import repositories as r
+from treue.store.batch import InsertBatch
 from treue.store.checks import Checks
 from treue.store.database import READ_ONLY
 
@@ -41,14 +42,15 @@ class SqlUnitOfWork:
                 conn = conn.execution_options(**{READ_ONLY: True})
             self.conn = conn
             conn.begin()
+            self.batch = InsertBatch(conn)
             self.programs = r.Programs(conn)
             self.members = r.Members(conn)
-            self.ledger = r.Ledger(conn)
-            self.purchases = r.Purchases(conn)
+            self.ledger = r.Ledger(conn, self.batch)
+            self.purchases = r.Purchases(conn, self.batch)
             self.rewards = r.Rewards(conn)
             self.keys = r.Keys(conn)
-            self.idempotency = r.Idempotency(conn)
-            self.outbox = r.Outbox(conn)
+            self.idempotency = r.Idempotency(conn, self.batch)
+            self.outbox = r.Outbox(conn, self.batch)
             self.audit = r.Audit(conn)
             self.checks = Checks(conn)
         return self
@@ -68,6 +70,10 @@ class SqlUnitOfWork:
     def emit(self, program_id: UUID, event: Event) -> None:
         self._events.append((program_id, event))
 
+    def flush(self) -> None:
+        """Write the queued inserts now (refusals such as a duplicate order surface here)."""
+        self.batch.flush()
+
     def commit(self) -> None:
         if self._depth > 1:
             return  # the outermost block commits
@@ -76,6 +82,7 @@ class SqlUnitOfWork:
             now = self.clock() if self.clock else _utcnow()
             self.outbox.add([r.event_row(pid, new_id(), event, now) for pid, event in self._events])
             self._events = []
+        self.batch.flush()  # queued rows (purchase without earn, idempotency record, outbox) in one go
         self.conn.commit()
         self._committed = True
 
