@@ -6,6 +6,8 @@ Every function takes the instant it reasons about; none reads the clock.
 from __future__ import annotations
 
 import calendar
+import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,3 +62,44 @@ def parse_month_day(text: str) -> tuple[int, int]:
     except ValueError:
         raise InvalidInput(f"'{text}' is not a day of the year as MM-DD (Feb 29 not allowed)") from None
     return month, day
+
+
+_DURATION = re.compile(r"^P?(\d{1,5})([DWMY])$")
+_DURATION_LIMITS = {"D": 3660, "W": 520, "M": 120, "Y": 10}
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A calendar duration in whole units: days (D), weeks (W), months (M) or years (Y); `14D`, `1M`, `0D`."""
+
+    amount: int
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    @property
+    def days(self) -> int | None:
+        """The number of days for D and W; None for months and years (their length varies)."""
+        return self.amount if self.unit == "D" else 7 * self.amount if self.unit == "W" else None
+
+    def after(self, instant: datetime, tz: ZoneInfo) -> datetime:
+        """The instant this long after `instant`, at the same local wall-clock time in `tz` (UTC result)."""
+        days = self.days
+        if days is not None:
+            return add_local_days(instant, days, tz) if days else instant.astimezone(UTC)
+        months = self.amount * (12 if self.unit == "Y" else 1)
+        local = instant.astimezone(tz)
+        moved = datetime.combine(add_months(local.date(), months), local.time())
+        return moved.replace(tzinfo=tz).astimezone(UTC)
+
+
+def parse_duration(text: str) -> Duration:
+    """'14D' -> 14 days, '2W', '1M', '1Y', '0D' (an optional ISO 8601 'P' prefix is accepted). Integers only."""
+    match = _DURATION.match(text.strip().upper()) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInput(f"{text!r} is not a duration such as 14D, 2W, 1M or 1Y (whole numbers only)")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount > _DURATION_LIMITS[unit]:
+        raise InvalidInput(f"{text!r} is too long (at most {_DURATION_LIMITS[unit]}{unit})")
+    return Duration(amount, unit)

@@ -89,3 +89,11 @@ class MemberExists(Conflict):
 
 class AlreadyCancelled(Conflict):
     code = "already_cancelled"
+
+
+class RuleInvalid(InvalidInput):
+    """A rule, campaign or rule set definition was refused. `location` (an extra) names the offending part,
+    e.g. ``effects[1].per`` or ``condition``; CEL problems also carry ``line`` and ``column``.
+
+    It keeps the code ``invalid_input`` until the API has titles for a ``rule_invalid`` code.
+    """

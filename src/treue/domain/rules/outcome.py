@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Contribution:
-    """One rule's part of an earn: which rule, how many points, and a sentence saying why."""
+    """One rule's part of an earn: which rule, how many points, and a sentence saying why.
+
+    Rules of the rules engine also say which version of the rule gave them, the points a multiplier
+    was applied to (`base`) and its factor, their campaign, and when pending points become available
+    (`available_at`; None: the programme's default pending window).
+    """
 
     rule: str
     points: int
     reason: str
     pending_days: int | None = None  # None: the programme's default
     details: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+    base: int | None = None
+    multiplier: str | None = None
+    campaign: str | None = None
+    pending: str | None = None  # the rule's pending duration as written ("14D", "1M")
+    available_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"rule": self.rule, "points": self.points, "reason": self.reason}
@@ -22,6 +34,18 @@ class Contribution:
             data["pending_days"] = self.pending_days
         if self.details:
             data["details"] = self.details
+        if self.version is not None:
+            data["version"] = self.version
+        if self.base is not None:
+            data["base"] = self.base
+        if self.multiplier is not None:
+            data["multiplier"] = self.multiplier
+        if self.campaign is not None:
+            data["campaign"] = self.campaign
+        if self.pending is not None:
+            data["pending"] = self.pending
+        if self.available_at is not None:
+            data["available_at"] = self.available_at.isoformat()
         return data
 
 

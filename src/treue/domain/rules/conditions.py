@@ -1,0 +1,202 @@
+"""CEL conditions: compiled once per expression text, checked when a rule is defined, run per event.
+
+A condition is refused when it is defined if it does not parse (the error names line and column), if it
+names a variable other than the allowed ones (`purchase`, `event`, `member`, `now`; line filters also
+`line`), if it names a field those variables do not have (see `context`), or if a trial run against a
+fully populated sample context fails for a reason other than missing data or does not yield true/false.
+
+At run time a condition that fails (e.g. a member attribute that is not there) counts as not met; the
+evaluator reports why.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from treue.domain.errors import RuleInvalid
+from treue.domain.rules.context import FIELDS, EvalContext, sample_context
+
+CONDITION_VARIABLES = frozenset({"purchase", "event", "member", "now"})
+LINE_VARIABLES = CONDITION_VARIABLES | {"line"}
+AUDIENCE_VARIABLES = frozenset({"member"})
+
+_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(?:Syntax error:\s*)?(.*)")
+_STRING = re.compile(r"""[rR]?('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""", re.S)
+_COMMENT = re.compile(r"//[^\n]*")
+_BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_MEMBER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)")
+_REFERENCE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*)(\s*\()?)?")
+
+# Which fields of which context variables an expression reads: {"purchase": {"total"}, "now": {"*"}}.
+# "*" stands for every field. The context of an event is built with only what its rules read, because
+# converting values into CEL is the costly part of an evaluation.
+Needs = dict[str, frozenset[str]]
+EVERYTHING = "*"
+
+
+def merge_needs(needs: Iterable[Needs]) -> Needs:
+    merged: dict[str, set[str]] = {}
+    for item in needs:
+        for variable, fields in item.items():
+            merged.setdefault(variable, set()).update(fields)
+    return {variable: frozenset(fields) for variable, fields in merged.items()}
+
+
+def needs_of(source: str) -> Needs:
+    """The variables and fields `source` reads (a variable used other than as `variable.field`: all of it)."""
+    code = _blank_literals(source)
+    bound = set(_BOUND.findall(code))
+    found: dict[str, set[str]] = {}
+    for match in _REFERENCE.finditer(code):
+        variable, member, call = match.groups()
+        if variable not in CONDITION_VARIABLES:
+            continue
+        whole = variable in bound or member is None or call is not None
+        found.setdefault(variable, set()).add(EVERYTHING if whole else member)
+    return {variable: frozenset(fields) for variable, fields in found.items()}
+
+
+class ConditionFailed(Exception):
+    """A condition could not be evaluated for this event (missing data, wrong type); it counts as not met."""
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_expression(source: str) -> Any:
+    """The compiled CEL program of an expression text (cached: each text is compiled once)."""
+    return cel.compile(source)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    source: str
+    program: Any = field(compare=False, repr=False)
+    needs: Needs = field(default_factory=dict, compare=False, repr=False)
+
+    def holds(self, context: EvalContext) -> bool:
+        try:
+            result = self.program.execute(context.cel)
+        except Exception as error:  # the CEL library raises KeyError, TypeError, RuntimeError, ...
+            raise ConditionFailed(_runtime_message(error)) from None
+        if result is True or result is False:
+            return result
+        raise ConditionFailed(f"the condition gave {result!r}, not true or false")
+
+
+@dataclass(frozen=True, slots=True)
+class LineFilter:
+    """A condition over `line`, run for every line of the purchase in one CEL call."""
+
+    source: str
+    program: Any = field(compare=False, repr=False)
+    needs: Needs = field(default_factory=dict, compare=False, repr=False)
+
+    def eligible(self, context: EvalContext) -> list[bool]:
+        try:
+            result = self.program.execute(context.cel)
+        except Exception as error:
+            raise ConditionFailed(_runtime_message(error)) from None
+        if not isinstance(result, list) or not all(isinstance(x, bool) for x in result):
+            raise ConditionFailed("the line filter did not give true or false for every line")
+        return result
+
+
+def _runtime_message(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no value for {error.args[0]!r}" if error.args else "a value is missing"
+    message = str(error).split("\n", 1)[0]
+    first, dot, _ = message.partition(". ")  # the library adds hints after the first sentence
+    return first + dot.strip() if len(message) > 120 else message
+
+
+def condition(source: str, location: str, allowed: frozenset[str] = CONDITION_VARIABLES) -> Condition:
+    """Compile and check a condition; refuse it with its location and position if it is not sound."""
+    program = _checked(source, location, allowed, expect_bool=True)
+    return Condition(source, program, needs_of(source))
+
+
+def line_filter(source: str, location: str) -> LineFilter:
+    _checked(source, location, LINE_VARIABLES, expect_bool=True)
+    # Wrapped so that a single CEL call answers for every line; the newline ends a trailing comment.
+    wrapped = f"purchase.lines.map(line, (\n{source}\n))"
+    needs = merge_needs([needs_of(source), {"purchase": frozenset({"lines"})}])
+    return LineFilter(source, compile_expression(wrapped), needs)
+
+
+def _checked(source: str, location: str, allowed: frozenset[str], *, expect_bool: bool) -> Any:
+    if not isinstance(source, str) or not source.strip():
+        raise RuleInvalid(f"{location}: an expression is required", location=location)
+    try:
+        program = compile_expression(source)
+    except ValueError as error:
+        raise _syntax_error(source, location, str(error)) from None
+    _check_names(source, location, allowed, program.variables())
+    _trial(source, location, program, expect_bool)
+    return program
+
+
+def _syntax_error(source: str, location: str, message: str) -> RuleInvalid:
+    found = _POSITION.search(message)
+    if found is None:
+        return RuleInvalid(f"{location}: {source!r} is not a valid CEL expression: {message}",
+                           location=location, expression=source)  # fmt: skip
+    line, column, what = int(found.group(1)), int(found.group(2)), found.group(3).strip()
+    return RuleInvalid(
+        f"{location}: syntax error at line {line}, column {column}: {what}",
+        location=location, line=line, column=column, expression=source,
+    )  # fmt: skip
+
+
+def _blank_literals(source: str) -> str:
+    """The source with string literals and comments replaced by spaces (positions are kept)."""
+
+    def blank(match: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    return _COMMENT.sub(blank, _STRING.sub(blank, source))
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    line = source.count("\n", 0, offset) + 1
+    column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _refuse_at(source: str, location: str, offset: int, detail: str) -> RuleInvalid:
+    line, column = _position(source, offset)
+    return RuleInvalid(f"{location}: {detail} (line {line}, column {column})",
+                       location=location, line=line, column=column, expression=source)  # fmt: skip
+
+
+def _check_names(source: str, location: str, allowed: frozenset[str], variables: Iterable[str]) -> None:
+    code = _blank_literals(source)
+    bound = set(_BOUND.findall(code))
+    for name in sorted(set(variables) - allowed - bound):
+        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", code)
+        offset = found.start() if found else 0
+        names = ", ".join(sorted(allowed))
+        raise _refuse_at(source, location, offset, f"unknown variable {name!r} (only {names} are defined)")
+    for found in _MEMBER.finditer(code):
+        variable, member = found.group(1), found.group(2)
+        if variable in allowed and variable not in bound and member not in FIELDS[variable]:
+            if code[found.end() :].lstrip().startswith("("):
+                continue  # a method call such as now.date.startsWith(...) is not a field
+            fields = ", ".join(sorted(FIELDS[variable]))
+            raise _refuse_at(source, location, found.start(2), f"{variable} has no field {member!r} ({fields})")
+
+
+def _trial(source: str, location: str, program: Any, expect_bool: bool) -> None:
+    try:
+        result = program.execute(sample_context())
+    except (KeyError, ZeroDivisionError, OverflowError, ValueError):
+        return  # depends on the data (an attribute that the sample does not have, a zero divisor...)
+    except Exception as error:
+        raise RuleInvalid(f"{location}: {_runtime_message(error)}", location=location, expression=source) from None
+    if expect_bool and not isinstance(result, bool):
+        raise RuleInvalid(f"{location}: the expression gives {type(result).__name__}, not true or false",
+                          location=location, expression=source)  # fmt: skip

@@ -1,0 +1,212 @@
+"""The facts a rule sees, and the CEL context built from them once per event.
+
+Conditions are CEL expressions over four variables (line filters also see `line`). All money is an
+integer number of MINOR units of the programme's currency: `purchase.total >= 5000` means "at least
+50.00 EUR". Nothing in the context is a floating-point number, so conditions compare exact integers and
+points are always computed in integers. Unknown strings are empty strings ("") rather than null, so that
+string functions never fail on a missing value. Calendar fields are in the programme's timezone.
+
+    purchase   (an empty purchase - total 0, no lines, channel "" - for events that are not purchases)
+      total         int     amount paid, minor units (50.00 EUR -> 5000)
+      currency      string  "EUR"
+      channel       string  "store" | "online" | "app"
+      partner       string  the partner that recorded the purchase ("default")
+      store         string  store code, or ""
+      order         string  the shop's order id
+      item_count    int     sum of line quantities
+      lines         list of line:
+        sku         string
+        category    string  or ""
+        name        string  or ""
+        quantity    int
+        unit_price  int     minor units
+        amount      int     quantity * unit_price, minor units
+    event
+      name          string  "purchase", "refund", "enrolment", "birthday", "review.created", ...
+      attributes    map     the event's own data (e.g. {"stars": 5}); use has(event.attributes.x)
+      occurred_at   string  ISO 8601, UTC
+    member      (all values before this event; an anonymous event has id "")
+      id            string
+      tier          string  tier code, or ""
+      attributes    map     custom attributes; use has(member.attributes.x)
+      segments      list of string
+      enrolled_at   string  local date "YYYY-MM-DD", or ""
+      days_enrolled int     whole local days since enrolment (0 on the day of enrolment)
+      birthday      string  "YYYY-MM-DD", or ""
+      birthday_month_day string "MM-DD", or ""  (compare with now.month_day)
+      purchase_count int    purchases to date
+      spend         int     spend to date, minor units
+    now         (the event's time in the programme's timezone; no clock is read)
+      date          string  "YYYY-MM-DD"
+      year, month, day, hour, minute   int
+      weekday       int     ISO: 1 = Monday ... 6 = Saturday, 7 = Sunday
+      weekday_name  string  "monday" ... "sunday"
+      month_day     string  "MM-DD"
+      time          string  "HH:MM"
+    line        (line filters only) one element of purchase.lines
+
+Example: `purchase.total >= 5000 && member.tier == "gold" && now.weekday == 6`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import cel
+
+from treue.domain.durations import require_aware
+from treue.domain.purchases import Purchase, PurchaseLine
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# The documented fields of each variable; conditions naming another field are refused at definition.
+LINE_FIELDS = frozenset({"sku", "category", "name", "quantity", "unit_price", "amount"})
+FIELDS: Mapping[str, frozenset[str]] = {
+    "purchase": frozenset({"total", "currency", "channel", "partner", "store", "order", "item_count", "lines"}),
+    "event": frozenset({"name", "attributes", "occurred_at"}),
+    "member": frozenset(
+        {
+            "id",
+            "tier",
+            "attributes",
+            "segments",
+            "enrolled_at",
+            "days_enrolled",
+            "birthday",
+            "birthday_month_day",
+            "purchase_count",
+            "spend",
+        }
+    ),
+    "now": frozenset(
+        {"date", "year", "month", "day", "hour", "minute", "weekday", "weekday_name", "month_day", "time"}
+    ),
+    "line": LINE_FIELDS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSnapshot:
+    """What the rules may know about a member, as of just before the event."""
+
+    id: str
+    tier: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    segments: tuple[str, ...] = ()
+    enrolled_at: datetime | None = None
+    birthday: date | None = None
+    purchase_count: int = 0
+    spend_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """One event to evaluate: its trigger name, when it happened, and what it is about."""
+
+    name: str
+    occurred_at: datetime
+    member: MemberSnapshot | None = None
+    purchase: Purchase | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_purchase(cls, purchase: Purchase, member: MemberSnapshot | None = None) -> EventFacts:
+        return cls("purchase", purchase.occurred_at, member, purchase)
+
+
+def line_value(line: PurchaseLine) -> dict[str, Any]:
+    return {
+        "sku": line.sku, "category": line.category or "", "name": line.name or "", "quantity": line.quantity,
+        "unit_price": line.unit_price_minor, "amount": line.amount_minor,
+    }  # fmt: skip
+
+
+def purchase_value(purchase: Purchase | None, currency: str = "") -> dict[str, Any]:
+    if purchase is None:
+        return {"total": 0, "currency": currency, "channel": "", "partner": "", "store": "", "order": "",
+                "item_count": 0, "lines": []}  # fmt: skip
+    return {
+        "total": purchase.total.minor, "currency": purchase.total.currency, "channel": purchase.channel.value,
+        "partner": purchase.partner, "store": purchase.store or "", "order": purchase.external_order_id,
+        "item_count": purchase.item_count, "lines": [line_value(line) for line in purchase.lines],
+    }  # fmt: skip
+
+
+def member_value(member: MemberSnapshot | None, local: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    if member is None:
+        return {"id": "", "tier": "", "attributes": {}, "segments": [], "enrolled_at": "", "days_enrolled": 0,
+                "birthday": "", "birthday_month_day": "", "purchase_count": 0, "spend": 0}  # fmt: skip
+    enrolled = member.enrolled_at.astimezone(tz).date() if member.enrolled_at else None
+    return {
+        "id": member.id, "tier": member.tier or "", "attributes": dict(member.attributes),
+        "segments": list(member.segments), "enrolled_at": enrolled.isoformat() if enrolled else "",
+        "days_enrolled": max((local.date() - enrolled).days, 0) if enrolled else 0,
+        "birthday": member.birthday.isoformat() if member.birthday else "",
+        "birthday_month_day": member.birthday.strftime("%m-%d") if member.birthday else "",
+        "purchase_count": member.purchase_count, "spend": member.spend_minor,
+    }  # fmt: skip
+
+
+def now_value(local: datetime) -> dict[str, Any]:
+    day = local.date()
+    return {
+        "date": day.isoformat(), "year": local.year, "month": local.month, "day": local.day,
+        "hour": local.hour, "minute": local.minute, "weekday": local.isoweekday(),
+        "weekday_name": WEEKDAYS[local.weekday()], "month_day": f"{local.month:02d}-{local.day:02d}",
+        "time": f"{local.hour:02d}:{local.minute:02d}",
+    }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EvalContext:
+    """The CEL context of one event, built once and shared by every rule's condition and line filter."""
+
+    cel: Any  # cel.Context
+    local: datetime  # the event's time in the programme's timezone
+    tz: ZoneInfo
+
+
+def build_context(facts: EventFacts, tz: ZoneInfo, currency: str = "",
+                  needs: Mapping[str, frozenset[str]] | None = None) -> EvalContext:  # fmt: skip
+    """The CEL context of an event. With `needs` (see `conditions.needs_of`) only the variables and fields
+    that the rules read are converted into CEL, which is most of the cost of an evaluation."""
+    at = require_aware(facts.occurred_at, "occurred_at")
+    local = at.astimezone(tz)
+    makers: dict[str, Callable[[], dict[str, Any]]] = {
+        "purchase": lambda: purchase_value(facts.purchase, currency),
+        "event": lambda: {"name": facts.name, "attributes": dict(facts.attributes), "occurred_at": at.isoformat()},
+        "member": lambda: member_value(facts.member, local, tz),
+        "now": lambda: now_value(local),
+    }
+    values: dict[str, Any] = {}
+    for variable, make in makers.items():
+        fields = None if needs is None else needs.get(variable)
+        if needs is not None and not fields:
+            continue
+        value = make()
+        values[variable] = value if fields is None or "*" in fields else {f: value[f] for f in fields if f in value}
+    context = cel.Context()
+    context.update(values)
+    return EvalContext(context, local, tz)
+
+
+def sample_context() -> Any:
+    """A fully populated context (every documented field, one line) for trial evaluation at definition."""
+    line = {"sku": "SKU-1", "category": "category", "name": "name", "quantity": 1, "unit_price": 100, "amount": 100}
+    local = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    context = cel.Context()
+    context.update({
+        "purchase": {"total": 100, "currency": "EUR", "channel": "store", "partner": "default", "store": "store",
+                     "order": "order", "item_count": 1, "lines": [line]},
+        "event": {"name": "purchase", "attributes": {}, "occurred_at": "2026-01-05T11:00:00+00:00"},
+        "member": {"id": "member", "tier": "tier", "attributes": {}, "segments": ["segment"],
+                   "enrolled_at": "2025-01-05", "days_enrolled": 365, "birthday": "1990-01-05",
+                   "birthday_month_day": "01-05", "purchase_count": 1, "spend": 100},
+        "now": now_value(local),
+        "line": line,
+    })  # fmt: skip
+    return context
