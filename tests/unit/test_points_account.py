@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -74,7 +75,11 @@ def test_pending_and_available_are_computed_from_time():
 
 def test_spend_draws_soonest_expiring_first_and_never_expiring_last():
     acc = account()
-    never, late, soon = lot(50), lot(50, expires_at=T0 + timedelta(days=300)), lot(50, expires_at=T0 + timedelta(days=10))
+    never, late, soon = (
+        lot(50),
+        lot(50, expires_at=T0 + timedelta(days=300)),
+        lot(50, expires_at=T0 + timedelta(days=10)),
+    )
     acc.credit([never, late, soon], _id())
     draw = acc.spend(80, T0)
     assert draw.allocations == {soon.id: 50, late.id: 30}
@@ -125,6 +130,20 @@ def test_give_back_returns_points_to_the_very_lots_they_came_from():
     acc.give_back(spent.allocation_rows())
     assert acc.balance == 100
     assert {x.id: x.remaining for x in acc.lots} == {soon.id: 50, late.id: 50}
+    acc.check()
+
+
+def test_give_back_into_a_deficit_pays_the_deficit_first():
+    acc = account(negative_allowed=True)
+    bought, other = lot(100), lot(20, available_at=T0 - timedelta(days=1))
+    acc.credit([bought, other], _id())
+    spent = acc.spend(50, T0)  # 20 from the older lot, 30 from the purchase's
+    acc.take_back(100, T0, {bought.id}, ReturnPolicy.ALLOW_NEGATIVE)  # 70 held, 100 due: 30 short
+    assert acc.balance == -30
+    draw = acc.give_back(spent.allocation_rows())
+    assert acc.balance == 20
+    assert sum(x.remaining for x in acc.lots) == 20  # 50 returned to the lots, 30 of it settles the deficit
+    assert sum(draw.allocations.values()) == -20
     acc.check()
 
 
@@ -283,7 +302,7 @@ def refund_plans(draw: st.DrawFn) -> tuple[int, int, list[int], Rounding]:
     earned = draw(st.integers(0, 10**6))
     cuts = sorted(set(draw(st.lists(st.integers(1, total - 1), max_size=12)))) if total > 1 else []
     bounds = [0, *cuts, total]
-    parts = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts = [b - a for a, b in itertools.pairwise(bounds)]
     return earned, total, parts, draw(st.sampled_from(Rounding))
 
 
@@ -469,12 +488,15 @@ class PointsAccountMachine(RuleBasedStateMachine):
         self.spends: list[list[Allocation]] = []  # spends not yet given back
 
     def _policies(self) -> list[ReturnPolicy]:
-        return list(ReturnPolicy) if self.account.negative_allowed else [
-            ReturnPolicy.ONLY_PENDING, ReturnPolicy.WITHIN_BALANCE]  # fmt: skip
+        safe = [ReturnPolicy.ONLY_PENDING, ReturnPolicy.WITHIN_BALANCE]
+        # ALLOW_NEGATIVE twice: deficits are where credits and give-backs must settle first.
+        return (
+            [*safe, ReturnPolicy.ALLOW_NEGATIVE, ReturnPolicy.ALLOW_NEGATIVE] if self.account.negative_allowed else safe
+        )
 
     @rule(
-        amounts=st.lists(st.integers(1, 200), min_size=1, max_size=3),
-        pending_hours=st.integers(0, 72),
+        amounts=st.lists(st.integers(1, 100), min_size=1, max_size=3),
+        pending_hours=st.sampled_from([0, 0, 1, 24, 72]),
         expires_in_hours=st.none() | st.integers(1, 400),
     )
     def credit(self, amounts: list[int], pending_hours: int, expires_in_hours: int | None) -> None:
@@ -486,9 +508,11 @@ class PointsAccountMachine(RuleBasedStateMachine):
         self.credits.append({x.id for x in lots})
         self.expected += sum(amounts)
 
-    @rule(points=st.integers(1, 300))
-    def spend(self, points: int) -> None:
+    @rule(points=st.integers(1, 120), fit=st.booleans())
+    def spend(self, points: int, fit: bool) -> None:
         available = self.account.available(self.now)
+        if fit and available:  # mostly what is there, so that there are spends to give back
+            points = 1 + (points - 1) % available
         usable = {x.id for x in self.account.lots if x.is_available(self.now)}
         if points > available:
             before = [x.remaining for x in self.account.lots]
@@ -514,9 +538,11 @@ class PointsAccountMachine(RuleBasedStateMachine):
         self.expected -= points
 
     @precondition(lambda self: self.credits)
-    @rule(points=st.integers(1, 300), index=st.integers(0, 10**6), data=st.data())
-    def take_back(self, points: int, index: int, data: st.DataObject) -> None:
+    @rule(points=st.integers(1, 300), beyond=st.booleans(), index=st.integers(0, 10**6), data=st.data())
+    def take_back(self, points: int, beyond: bool, index: int, data: st.DataObject) -> None:
         policy = data.draw(st.sampled_from(self._policies()))
+        if beyond:  # more than the account holds: forgiven, or a deficit under ALLOW_NEGATIVE
+            points = max(self.account.balance, 0) + points
         own = self.credits[index % len(self.credits)]
         result = self.account.take_back(points, self.now, own, policy)
         assert result.taken >= 0 and result.forgiven >= 0
@@ -534,7 +560,7 @@ class PointsAccountMachine(RuleBasedStateMachine):
         self.account.give_back(allocations)
         self.expected += sum(a.amount for a in allocations)
 
-    @rule(hours=st.integers(0, 200))
+    @rule(hours=st.integers(0, 100))
     def expire(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
         for x in list(self.account.lots):
@@ -556,6 +582,5 @@ class PointsAccountMachine(RuleBasedStateMachine):
         assert b.available == sum(x.remaining for x in self.account.lots if x.is_available(self.now))
 
 
-PointsAccountMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+PointsAccountMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 test_points_account_state_machine = PointsAccountMachine.TestCase
-

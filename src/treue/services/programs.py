@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from treue.domain import events
-from treue.domain.errors import InvalidInput
+from treue.domain.errors import Conflict, InvalidInput
 from treue.domain.events import Event
 from treue.domain.money import Money, Rounding
 from treue.domain.programs import EarnBasis, ExpiryPolicy, Program, ReturnPolicy
@@ -66,6 +66,10 @@ def update_program(uow: UnitOfWork, program_id: UUID, changes: dict[str, Any], n
         program = dataclasses.replace(before, **program_settings(changes, before.currency))
         uow.programs.update(program, now)
         if program.negative_balance_allowed != before.negative_balance_allowed:
+            owing = 0 if program.negative_balance_allowed else uow.programs.members_below_zero(program.id)
+            if owing:  # the accounts' CHECK constraint would refuse it; say why instead of failing with a 500
+                raise Conflict(f"{owing} member(s) have a negative balance; the return policy can forbid negative "
+                               "balances once they are settled", members_below_zero=owing)  # fmt: skip
             uow.programs.set_negative_allowed(program.id, program.negative_balance_allowed)
         view = program_view(program)
         record_audit(uow, program.id, actor, "program.update", "program", program.id, program_view(before), view,

@@ -81,6 +81,12 @@ class Programs:
         rows = self.conn.execute(select(t.programs).order_by(t.programs.c.created_at)).all()
         return [(program_from_row(r), r.created_at) for r in rows]
 
+    def members_below_zero(self, program_id: UUID) -> int:
+        return int(self.conn.execute(
+            select(func.count()).select_from(t.accounts)
+            .where(t.accounts.c.program_id == program_id, t.accounts.c.member_id.is_not(None), t.accounts.c.balance < 0)
+        ).scalar_one())  # fmt: skip
+
     def set_negative_allowed(self, program_id: UUID, allowed: bool) -> None:
         self.conn.execute(
             update(t.accounts)
