@@ -25,3 +25,12 @@ COUPON_CONSUMED = "coupon.consumed"
 POINTS_ADJUSTED = "points.adjusted"
 POINTS_TRANSFERRED = "points.transferred"
 POINTS_EXPIRED = "points.expired"
+EVENT_RECORDED = "event.recorded"  # a custom event (review.created, ...) was stored
+# What rules grant beside points; the parts of the engine that act on them subscribe to the outbox.
+REWARD_GRANTED = "reward.granted"
+COUPON_GRANTED = "coupon.granted"
+CASHBACK_EARNED = "cashback.earned"
+TIER_CREDITED = "tier.credited"
+MISSION_PROGRESSED = "mission.progressed"
+BADGE_AWARDED = "badge.awarded"
+RULE_HOOK = "rule.hook"  # a hook without a topic of its own

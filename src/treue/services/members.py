@@ -20,8 +20,11 @@ from treue.domain.members import (
     normalise_phone,
     validate_locale,
 )
+from treue.domain.programs import Program
+from treue.domain.rules.context import EventFacts
 from treue.ids import new_id, random_digits
 from treue.services.audit import record_audit
+from treue.services.earning import emit_grants_and_hooks, post_earn, run_rules
 from treue.services.ports import UnitOfWork
 from treue.services.views import member_view
 
@@ -93,9 +96,21 @@ def enrol_member(uow: UnitOfWork, program_id: UUID, cmd: EnrolMember, now: datet
         for channel, granted in channels.items():
             uow.members.set_consent(program_id, member_id, channel.value, granted, now, cmd.consent_source)
         uow.emit(program_id, Event(events.MEMBER_ENROLLED, {"member_id": str(member_id), "card_number": card}))
+        _earn_on_enrolment(uow, program, member_id, now)
         view = member_view(uow.members.get(program_id, member_id), uow.members.consents(program_id, member_id))
         uow.commit()
     return view
+
+
+def _earn_on_enrolment(uow: UnitOfWork, program: Program, member_id: UUID, now: datetime) -> None:
+    """Rules triggered by `enrolment` (a welcome bonus...); without such rules nothing is read or written."""
+    rules = uow.rules.ruleset(program, cached=True)
+    if not rules.entries("enrolment"):
+        return
+    earning = run_rules(uow, program, rules, EventFacts("enrolment", now), member_id)
+    if earning.points > 0:
+        post_earn(uow, program, member_id, earning, now, now, {"event": "enrolment"})
+    emit_grants_and_hooks(uow, program.id, member_id, earning.evaluation, {"event": "enrolment"})
 
 
 def update_member(uow: UnitOfWork, program_id: UUID, member_id: UUID, changes: dict[str, Any], now: datetime,

@@ -25,6 +25,8 @@ class UnitOfWork(Protocol):
     outbox: Any
     audit: Any
     checks: Any
+    rules: Any  # rules, versions, campaigns, budgets, usage counters (treue.store.rules.Rules)
+    events: Any  # custom events
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

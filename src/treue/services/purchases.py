@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,8 +14,7 @@ from treue.domain.errors import CurrencyMismatch, InvalidInput, RefundExceedsPur
 from treue.domain.events import Event
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.lots import NewLot
-from treue.domain.money import Money
-from treue.domain.points import PointsAccount
+from treue.domain.money import Money, Rounding, divide
 from treue.domain.purchases import (
     Channel,
     Purchase,
@@ -24,8 +23,10 @@ from treue.domain.purchases import (
     points_to_take_back,
     refund_amount_of_lines,
 )
-from treue.domain.rules.base import evaluate_purchase
+from treue.domain.rules.context import EventFacts
+from treue.domain.rules.evaluator import Evaluation
 from treue.ids import new_id
+from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.views import purchase_view, refund_view
@@ -82,44 +83,36 @@ def _build_purchase(cmd: RecordPurchase, member_id: UUID | None) -> Purchase:
 
 
 def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now: datetime) -> dict[str, Any]:
-    """Record a purchase and post what it earns: one transaction, a handful of statements.
+    """Record a purchase and post what it earns (the base rule and the programme's rules): one transaction.
 
-    The member's balance is updated with a single UPDATE ... RETURNING that also takes its row lock,
-    and no lots are read: a new credit only needs the balance before it (to settle a deficit).
+    Without rules for purchases this is a handful of statements: the member's balance is updated with a single
+    UPDATE ... RETURNING that also takes its row lock, and no lots are read (a new credit only needs the
+    balance before it, to settle a deficit). With rules, see `earning.run_rules` for what is read and locked.
+    Contributions that become available at different times are separate lots of the one earn transfer.
     """
     with uow:
         program = uow.programs.get(program_id, cached=True)
         if cmd.currency != program.currency:
             raise CurrencyMismatch(f"the programme runs in {program.currency}, the purchase is in {cmd.currency}")
+        rules = uow.rules.ruleset(program, cached=True)
         member_id = _member_of(uow, program_id, cmd)
         purchase = _build_purchase(cmd, member_id)
-        outcome = evaluate_purchase(program, purchase)
-        points = outcome.points if member_id else 0
-        if points > 0 and member_id is not None:
-            # First statement: the balance update proves the member belongs to this programme (no row:
-            # NotFound) and takes the account's row lock for the rest of the transaction.
-            before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, points)
-        elif cmd.member_id is not None:
-            uow.members.get(program_id, cmd.member_id)  # nothing earned: check the member exists
+        # The balance update (inside) proves the member belongs to this programme (no row: NotFound) and takes
+        # the account's row lock for the rest of the transaction.
+        earning = run_rules(uow, program, rules, EventFacts.of_purchase(purchase), member_id)
+        evaluation = earning.evaluation
+        points = evaluation.points if member_id else 0
+        looked_up = bool(cmd.card_number or cmd.external_ref)  # _member_of found the member by a query
+        if member_id is not None and not earning.member_known and not looked_up:
+            uow.members.get(program_id, member_id)  # nothing earned: check the member exists
         uow.purchases.add(program_id, purchase, points, now)
+        lots: list[NewLot] = []
         if points > 0 and member_id is not None:
-            transfer_id = new_id()
-            earned_at = purchase.occurred_at
-            lot = NewLot(new_id(), points, program.available_at(earned_at), program.expires_at(earned_at),
-                         purchase.id, purchase.partner)  # fmt: skip
-            account = PointsAccount(member_id, member_id, before, negative_allowed)
-            draw = account.credit([lot], transfer_id)
-            explanation = {**outcome.explanation(), "order": purchase.external_order_id, "partner": purchase.partner}
-            transfer = Transfer(
-                transfer_id, TransferKind.EARN, earned_at,
-                move(system_account_id(program_id, AccountKind.ISSUANCE), account.account_id, points),
-                member_id=member_id, purchase_id=purchase.id, explanation=explanation,
-            )  # fmt: skip
-            # Purchase, transfer, postings and lot go to the database together.
-            uow.ledger.record(program_id, transfer, [(account, draw)], now, balances_applied=True)
-            uow.emit(program_id, Event(events.POINTS_EARNED, {
-                "member_id": str(member_id), "purchase_id": str(purchase.id), "points": points,
-                "available_at": lot.available_at.isoformat(), "transfer_id": str(transfer_id)}))  # fmt: skip
+            _, lots = post_earn(uow, program, member_id, earning, purchase.occurred_at, now,
+                                {"order": purchase.external_order_id, "partner": purchase.partner},
+                                purchase_id=purchase.id, partner=purchase.partner)  # fmt: skip
+        if member_id is not None:
+            emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)})
         uow.flush()  # a duplicate order surfaces here, inside the use case
         uow.emit(program_id, Event(events.PURCHASE_RECORDED, {
             "purchase_id": str(purchase.id), "member_id": str(member_id) if member_id else None,
@@ -127,7 +120,50 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
             "total": purchase.total.format(), "currency": purchase.total.currency, "points": points}))  # fmt: skip
         uow.commit()
     view = purchase_view(purchase, {"points_earned": points, "refunded_minor": 0})
-    view["explanation"] = outcome.explanation() if member_id else {"points": 0, "rules": [], "note": "no member"}
+    view["explanation"] = evaluation.explanation() if member_id else {"points": 0, "rules": [], "note": "no member"}
+    if len(lots) > 1:
+        view["lots"] = lots_view(lots)
+    return view
+
+
+def preview_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now: datetime) -> dict[str, Any]:
+    """What a cart would earn, rule by rule and with the rules that did not apply and why - without writing
+    anything. The same evaluator and the same inputs (member snapshot, usage, budgets) as `record_purchase`,
+    so the preview equals the award as long as nothing changes in between. The order id is optional."""
+    with uow:
+        program = uow.programs.get(program_id, cached=True)
+        if cmd.currency != program.currency:
+            raise CurrencyMismatch(f"the programme runs in {program.currency}, the cart is in {cmd.currency}")
+        rules = uow.rules.ruleset(program, cached=True)
+        member_id = None
+        if cmd.member_id or cmd.card_number or cmd.external_ref:
+            member_id = resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
+                                       external_ref=cmd.external_ref)  # fmt: skip
+        order = cmd.external_order_id or "preview"
+        purchase = _build_purchase(replace(cmd, external_order_id=order), member_id)
+        earning = run_rules(uow, program, rules, EventFacts.of_purchase(purchase), member_id, write=False)
+    evaluation = earning.evaluation
+    points = evaluation.points if member_id else 0
+    lots = earn_lots(program, evaluation.outcome, purchase.occurred_at) if points > 0 else []
+    return preview_view(purchase, evaluation, points, lots, member_id)
+
+
+def preview_view(purchase: Purchase, evaluation: Evaluation, points: int, lots: list[NewLot],
+                 member_id: UUID | None) -> dict[str, Any]:  # fmt: skip
+    currency = purchase.total.currency
+    explained = evaluation.explanation()
+    view: dict[str, Any] = {
+        "member_id": str(member_id) if member_id else None, "total": purchase.total.format(), "currency": currency,
+        "occurred_at": purchase.occurred_at.isoformat(), "points": points,
+        "lines": [{"sku": x.sku, "category": x.category, "name": x.name, "quantity": x.quantity,
+                   "unit_price": Money(x.unit_price_minor, currency).format(),
+                   "amount": Money(x.amount_minor, currency).format()} for x in purchase.lines],
+        "rules": explained["rules"], "grants": explained.get("grants", []), "hooks": explained.get("hooks", []),
+        "skipped": [s.as_dict() for s in evaluation.skipped],
+        "lots": [{"points": lot.amount, "available_at": lot.available_at.isoformat()} for lot in lots],
+    }  # fmt: skip
+    if member_id is None:
+        view["note"] = "no member: an anonymous purchase earns nothing"
     return view
 
 
@@ -173,6 +209,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
                                      amount.minor, program.rounding)  # fmt: skip
         refund_id, transfer_id = new_id(), None
         taken = forgiven = 0
+        returned: list[dict[str, Any]] = []
         if points > 0 and purchase.member_id is not None:
             accounts = uow.ledger.lock_accounts(program_id, [purchase.member_id], purchase_id=purchase.id)
             account = accounts[purchase.member_id]
@@ -181,7 +218,14 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             taken, forgiven = result.taken, result.forgiven
             if taken:
                 transfer_id = new_id()
-                earn_id = next((lot.source_transfer_id for lot in account.lots if lot.id in own_lots), None)
+                earn = uow.ledger.earn_of_purchase(program_id, purchase.id)
+                earn_id = earn["id"] if earn else None
+                # Campaign budgets get back their share of what is taken back (after the member's account
+                # lock, in campaign id order).
+                returned = _budget_shares(earn["explanation"] if earn else {}, purchase.total.minor,
+                                          row["refunded_minor"], amount.minor, points, taken, program.rounding)  # fmt: skip
+                for share in returned:
+                    uow.rules.return_budget(program_id, share["campaign"], share["points"])
                 transfer = Transfer(
                     transfer_id, TransferKind.REVERSE, occurred_at,
                     move(account.account_id, system_account_id(program_id, AccountKind.ISSUANCE), taken),
@@ -189,7 +233,8 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
                     explanation={"reason": "refund", "order": purchase.external_order_id,
                                  "refund": amount.format(), "currency": amount.currency, "points_due": points,
                                  "points_taken_back": taken, "points_forgiven": forgiven,
-                                 "return_policy": program.return_policy.value},
+                                 "return_policy": program.return_policy.value,
+                                 **({"budgets_returned": returned} if returned else {})},
                 )  # fmt: skip
                 uow.ledger.record(program_id, transfer, [(account, result.draw)], now)
         refund = {
@@ -204,7 +249,28 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "currency": amount.currency, "points_taken_back": taken, "points_forgiven": forgiven,
             "member_id": str(purchase.member_id) if purchase.member_id else None}))  # fmt: skip
         uow.commit()
-    return refund_view(refund)
+    view = refund_view(refund)
+    if returned:
+        view["budgets_returned"] = returned
+    return view
+
+
+def _budget_shares(earn_explanation: dict[str, Any], total_minor: int, refunded_before: int, refund_minor: int,
+                   points_due: int, points_taken: int, rounding: Rounding) -> list[dict[str, Any]]:  # fmt: skip
+    """Each campaign's share of a refund, from what the earn took from its budget (its stored explanation).
+
+    In proportion to the amount refunded, on cumulative amounts like the points (partial refunds that add up
+    to the whole purchase give back the whole budget); when the return policy forgave some of the points, only
+    the share of the points actually taken back returns to the budget - the rest stays spent.
+    """
+    shares = []
+    for spent in sorted(earn_explanation.get("budgets", ()), key=lambda b: b["campaign"]):
+        share = points_to_take_back(spent["points"], total_minor, refunded_before, refund_minor, rounding)
+        if points_taken < points_due:
+            share = divide(share * points_taken, points_due, Rounding.FLOOR)
+        if share > 0:
+            shares.append({"campaign": spent["campaign"], "points": share})
+    return shares
 
 
 def _check_items_left(purchase: Purchase, lines: list[tuple[str, int]], earlier: list[dict[str, Any]]) -> None:

@@ -317,6 +317,16 @@ class Ledger:
         ).all()  # fmt: skip
         return [Allocation(r.lot_id, r.amount) for r in rows]
 
+    def earn_of_purchase(self, program_id: UUID, purchase_id: UUID) -> dict[str, Any] | None:
+        """The earn transfer of a purchase (id, explanation), or None if it earned nothing."""
+        row = self.conn.execute(
+            select(t.transfers.c.id, t.transfers.c.explanation)
+            .where(t.transfers.c.program_id == program_id, t.transfers.c.purchase_id == purchase_id,
+                   t.transfers.c.kind == "earn")
+            .order_by(t.transfers.c.created_at).limit(1)
+        ).first()  # fmt: skip
+        return dict(row._mapping) if row else None
+
     def lots_of_purchase(self, program_id: UUID, purchase_id: UUID) -> list[Lot]:
         rows = self.conn.execute(
             select(t.lots).where(t.lots.c.program_id == program_id, t.lots.c.purchase_id == purchase_id)

@@ -358,5 +358,85 @@ audit_log = Table(
     Column("reason", Text),
 )
 
+# -- rules engine ----------------------------------------------------------------------------------
+# Rules and campaigns have text ids (a slug such as "saturday-double") that are unique per programme.
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    _pid(),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # window, audience, caps and status as written (without its rules, which are rows of `rules`)
+    Column("definition", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("budget_points", BigInteger),  # NULL: no budget
+    Column("budget_spent", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("budget_points IS NULL OR budget_spent <= budget_points", name="budget_not_exceeded"),
+    CheckConstraint("budget_spent >= 0", name="budget_spent_not_negative"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    _pid(),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),  # the latest version's name
+    Column("campaign_id", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("archived_at", UTCDateTime),
+    _fk(["program_id"], "programs", ["id"]),
+    _fk(["program_id", "campaign_id"], "campaigns", ["program_id", "id"]),
+    Index("ix_rules_campaign", "program_id", "campaign_id"),
+)
+
+rule_versions = Table(
+    "rule_versions",
+    metadata,
+    _pid(),
+    Column("rule_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    CheckConstraint("version > 0", name="version_positive"),
+    _fk(["program_id", "rule_id"], "rules", ["program_id", "id"]),
+)
+
+# What each member was awarded per rule or campaign and period (the domain's UsageKey), for caps.
+rule_usage = Table(
+    "rule_usage",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("scope", String(16), primary_key=True),  # rule | campaign
+    Column("owner", String(64), primary_key=True),  # rule id or campaign id
+    Column("period", String(16), primary_key=True),  # day | week | month | year | lifetime
+    Column("period_key", String(16), primary_key=True),  # 2026-03-07, 2026-W10, 2026-03, 2026, lifetime
+    Column("points", BigInteger, nullable=False),
+    Column("awards", BigInteger, nullable=False),
+    CheckConstraint("points >= 0 AND awards >= 0", name="usage_not_negative"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)
+
+# Custom events (review.created, social.shared...): stored whether or not a rule exists for them yet.
+events = Table(
+    "events",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("transfer_id", Uuid),  # the earn transfer, when the event earned points
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_events_member", "program_id", "member_id", "occurred_at"),
+)
+
 # Rows of these tables are facts: never updated, never deleted (enforced by triggers, see migrations).
-APPEND_ONLY = ("transfers", "postings", "allocations", "audit_log")
+APPEND_ONLY = ("transfers", "postings", "allocations", "audit_log", "rule_versions", "events")

@@ -14,6 +14,7 @@ from treue.store import repositories as r
 from treue.store.batch import InsertBatch
 from treue.store.checks import Checks
 from treue.store.database import READ_ONLY
+from treue.store.rules import Events, Rules
 
 
 class SqlUnitOfWork:
@@ -53,6 +54,8 @@ class SqlUnitOfWork:
             self.outbox = r.Outbox(conn, self.batch)
             self.audit = r.Audit(conn)
             self.checks = Checks(conn)
+            self.rules = Rules(conn, self.batch)
+            self.events = Events(conn, self.batch)
         return self
 
     def __exit__(self, *exc: object) -> None:

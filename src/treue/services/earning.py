@@ -1,0 +1,208 @@
+"""Earning through the rules engine: shared by purchases, custom events and the checkout preview.
+
+`run_rules` evaluates an event for a member against the programme's rule set and, when writing, applies what
+the evaluation says in the right order and under the right locks:
+
+1. A programme with no rules for the trigger costs no query at all (the rule set is cached; the base rule of
+   a purchase needs nothing else).
+2. If a rule has a per-member cap or reads the member's purchase history, the member's account row is locked
+   first (an UPDATE adding 0 points), so two earns of one member cannot both read the same usage (or both be
+   the first purchase) and both pass.
+3. The member snapshot is read only if a rule reads `member`, and purchase count / spend only if a rule
+   reads them; usage counters and campaign budgets in one query.
+4. The balance is updated (the account lock), then campaign budgets are spent in campaign id order, each with
+   a conditional UPDATE that cannot overspend. If a concurrent earn took the budget in the meantime, the
+   campaign rows are locked, the event is evaluated again with what is left, and the balance corrected.
+5. Usage counters are upserted.
+
+The earn transfer itself (one transfer, one lot per distinct availability) is posted by the use case.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from treue.domain import events
+from treue.domain.errors import Conflict
+from treue.domain.events import Event
+from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
+from treue.domain.lots import NewLot
+from treue.domain.points import PointsAccount
+from treue.domain.programs import Program
+from treue.domain.rules.context import EventFacts, MemberSnapshot
+from treue.domain.rules.definitions import RuleSet
+from treue.domain.rules.evaluator import Evaluation, evaluate, usage_keys
+from treue.domain.rules.limits import LimitState
+from treue.domain.rules.outcome import EarnOutcome
+from treue.ids import new_id
+from treue.services.ports import UnitOfWork
+
+log = logging.getLogger("treue.rules")
+HISTORY_FIELDS = frozenset({"purchase_count", "spend", "*"})
+BUDGET_ATTEMPTS = 3
+
+
+class BudgetContention(Conflict):
+    """Campaign budgets kept changing under a concurrent earn; the request may simply be retried (409, code
+    `conflict`, extra `retry=True`)."""
+
+
+@dataclass
+class Earning:
+    """An evaluation and what applying it did to the member's account."""
+
+    evaluation: Evaluation
+    balance_before: int | None = None  # set once the balance was updated by `points`
+    negative_allowed: bool = False
+    member_known: bool = False  # a query proved the member belongs to the programme
+
+    @property
+    def points(self) -> int:
+        return self.evaluation.points
+
+
+def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFacts, member_id: UUID | None, *,
+              write: bool = True) -> Earning:  # fmt: skip
+    """Evaluate `facts` (without a member snapshot: it is loaded here if rules read it) for `member_id`.
+
+    With `write`, the member's balance is updated by the points (the caller posts the transfer with
+    `balances_applied=True`), campaign budgets are spent and usage counters added. Without it (a preview)
+    nothing is locked or written. An anonymous event is evaluated for its explanation only.
+    """
+    at = facts.occurred_at
+    entries = [(rule, campaign) for rule, campaign in rules.entries(facts.name)
+               if rule.version_at(at) is not None and (campaign is None or campaign.running_at(at))]  # fmt: skip
+    if member_id is None or not entries:
+        # Nothing in force for this trigger (or nobody to award): the base rule alone, no query.
+        earning = Earning(evaluate(facts, rules, LimitState(), program))
+        if write and member_id is not None and earning.points > 0:
+            _add_to_balance(uow, program.id, member_id, earning, earning.points)
+        return earning
+
+    keys = usage_keys(rules, facts.name, at, program)
+    budgets = sorted(
+        {campaign.id for _, campaign in entries if campaign is not None and campaign.budget_points is not None}
+    )
+    earning = Earning(Evaluation(EarnOutcome()))
+    needs = rules.needs(facts.name).get("member") or frozenset()
+    history = bool(needs & HISTORY_FIELDS)
+    if write and (keys or history):
+        # Lock the member's account before reading usage or purchase history: earns of one member queue
+        # here, so two of them cannot both pass a cap or both be the "first purchase".
+        uow.ledger.add_to_balance(program.id, member_id, 0)
+        earning.member_known = True
+    snapshot = MemberSnapshot(str(member_id))
+    if needs:
+        snapshot = uow.rules.member_snapshot(program.id, member_id, at, history=history)
+        earning.member_known = True
+    facts = replace(facts, member=snapshot)
+    state = uow.rules.limit_state(program.id, member_id, keys, budgets)
+    earning.evaluation = evaluate(facts, rules, state, program)
+    if not write:
+        return earning
+
+    if earning.points > 0:
+        _add_to_balance(uow, program.id, member_id, earning, earning.points)
+    for _ in range(BUDGET_ATTEMPTS):
+        if uow.rules.spend_budgets(program.id, earning.evaluation.budgets) is None:
+            break
+        # A concurrent earn spent the budget since it was read: lock the campaigns, evaluate again.
+        log.debug("programme %s: campaign budget taken concurrently; evaluating %s again", program.id, facts.name)
+        state = replace(state, budget_spent=uow.rules.lock_budgets(program.id, budgets))
+        before = earning.points
+        earning.evaluation = evaluate(facts, rules, state, program)
+        if earning.points != before:
+            _add_to_balance(uow, program.id, member_id, earning, earning.points - before)
+    else:
+        raise BudgetContention("campaign budgets changed while the points were computed; please retry", retry=True)
+    uow.rules.add_usage(program.id, member_id, earning.evaluation.usage)
+    return earning
+
+
+def _add_to_balance(uow: UnitOfWork, program_id: UUID, member_id: UUID, earning: Earning, delta: int) -> None:
+    before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, delta)
+    if earning.balance_before is None:
+        earning.balance_before, earning.negative_allowed = before, negative_allowed
+    earning.member_known = True
+
+
+def earn_lots(program: Program, outcome: EarnOutcome, earned_at: datetime, purchase_id: UUID | None = None,
+              partner: str | None = None) -> list[NewLot]:  # fmt: skip
+    """One lot per distinct availability: points a rule keeps pending longer (or shorter) than the programme's
+    default become their own lot, all in the one earn transfer."""
+    default = program.available_at(earned_at)
+    by_time: dict[datetime, int] = {}
+    for contribution in outcome.contributions:
+        if contribution.points > 0:
+            at = contribution.available_at if contribution.available_at is not None else default
+            by_time[at] = by_time.get(at, 0) + contribution.points
+    expires = program.expires_at(earned_at)
+    return [NewLot(new_id(), points, at, expires, purchase_id, partner) for at, points in sorted(by_time.items())]
+
+
+def post_earn(uow: UnitOfWork, program: Program, member_id: UUID, earning: Earning, occurred_at: datetime,
+              now: datetime, explanation: dict[str, Any], *, purchase_id: UUID | None = None,
+              partner: str | None = None) -> tuple[UUID, list[NewLot]]:  # fmt: skip
+    """Post the earn transfer of an applied evaluation (its points > 0; the balance is already updated): one
+    transfer issuance -> member, one lot per distinct availability, the explanation per rule plus `explanation`
+    (and the campaign budgets it spent, for refunds). Emits points.earned."""
+    evaluation = earning.evaluation
+    points = evaluation.points
+    assert points > 0 and earning.balance_before is not None
+    transfer_id = new_id()
+    lots = earn_lots(program, evaluation.outcome, occurred_at, purchase_id, partner)
+    account = PointsAccount(member_id, member_id, earning.balance_before, earning.negative_allowed)
+    draw = account.credit(lots, transfer_id)
+    stored = {**evaluation.explanation(), **explanation}
+    if evaluation.budgets:
+        stored["budgets"] = budgets_spent(evaluation)
+    transfer = Transfer(
+        transfer_id, TransferKind.EARN, occurred_at,
+        move(system_account_id(program.id, AccountKind.ISSUANCE), account.account_id, points),
+        member_id=member_id, purchase_id=purchase_id, explanation=stored,
+    )  # fmt: skip
+    # On PostgreSQL the transfer, postings and lots (and whatever is queued, e.g. the purchase) go together.
+    uow.ledger.record(program.id, transfer, [(account, draw)], now, balances_applied=True)
+    payload: dict[str, Any] = {"member_id": str(member_id), "points": points,
+                               "available_at": lots[0].available_at.isoformat(), "transfer_id": str(transfer_id)}  # fmt: skip
+    if purchase_id is not None:
+        payload["purchase_id"] = str(purchase_id)
+    payload.update({k: v for k, v in explanation.items() if k in ("event", "event_id")})
+    if len(lots) > 1:
+        payload["lots"] = lots_view(lots)
+    uow.emit(program.id, Event(events.POINTS_EARNED, payload))
+    return transfer_id, lots
+
+
+def budgets_spent(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """For the stored explanation: what the earn took from each campaign's budget (a refund gives it back)."""
+    return [{"campaign": d.campaign, "points": d.points} for d in evaluation.budgets if d.points]
+
+
+def lots_view(lots: list[NewLot]) -> list[dict[str, Any]]:
+    return [{"points": lot.amount, "available_at": lot.available_at.isoformat()} for lot in lots]
+
+
+_HOOK_TOPICS = {
+    "Cashback": events.CASHBACK_EARNED,
+    "TierCredit": events.TIER_CREDITED,
+    "MissionProgress": events.MISSION_PROGRESSED,
+    "BadgeAward": events.BADGE_AWARDED,
+}
+
+
+def emit_grants_and_hooks(uow: UnitOfWork, program_id: UUID, member_id: UUID, evaluation: Evaluation,
+                          source: dict[str, Any]) -> None:  # fmt: skip
+    """Grants (reward, coupon) and hooks (cashback, tier credit, mission progress, badge) go to the outbox;
+    the parts of the engine that act on them subscribe there."""
+    explained = evaluation.explanation()
+    for grant in explained.get("grants", ()):
+        topic = events.REWARD_GRANTED if grant["kind"] == "reward" else events.COUPON_GRANTED
+        uow.emit(program_id, Event(topic, {"member_id": str(member_id), **grant, **source}))
+    for hook in explained.get("hooks", ()):
+        topic = _HOOK_TOPICS.get(hook["type"], events.RULE_HOOK)
+        uow.emit(program_id, Event(topic, {"member_id": str(member_id), **hook, **source}))
