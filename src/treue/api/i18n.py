@@ -27,6 +27,7 @@ TITLES: dict[str, dict[str, str]] = {
     "reward_unavailable": {"en": "The reward cannot be redeemed now", "de": "Die Prämie ist derzeit nicht einlösbar"},
     "redemption_limit_reached": {"en": "Redemption limit reached", "de": "Einlöse-Limit erreicht"},
     "coupon_invalid": {"en": "The coupon cannot be used", "de": "Der Gutschein ist nicht einlösbar"},
+    "rule_invalid": {"en": "The rule definition is not valid", "de": "Die Regeldefinition ist ungültig"},
     "already_cancelled": {"en": "Already cancelled", "de": "Bereits storniert"},
     "idempotency_key_reused": {"en": "Idempotency-Key used for another request",
                                "de": "Idempotency-Key für eine andere Anfrage verwendet"},

@@ -13,6 +13,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
+from treue.cli.rules import events as events_app
+from treue.cli.rules import rules as rules_app
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
 from treue.services import points as point_cases
@@ -33,7 +35,8 @@ keys = typer.Typer(help="API keys.", no_args_is_help=True)
 jobs = typer.Typer(help="Run background jobs by hand.", no_args_is_help=True)
 importer = typer.Typer(help="Bulk import.", no_args_is_help=True)
 for sub, name in ((programs, "programs"), (members, "members"), (purchases, "purchases"), (rewards, "rewards"),
-                  (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import")):  # fmt: skip
+                  (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import"), (rules_app, "rules"),
+                  (events_app, "events")):  # fmt: skip
     app.add_typer(sub, name=name)
 
 Program = Annotated[str, typer.Option("--program", "-p", help="programme id")]
@@ -260,6 +263,29 @@ def purchases_record(
     )  # fmt: skip
     view = purchase_cases.record_purchase(uow()(), program_uuid(program), command, now())
     emit(view, as_json, f"{view['id']}  earned {view['points_earned']} points")
+
+
+@purchases.command("preview")
+@friendly
+def purchases_preview(
+    program: Program, total: str = typer.Option(..., help="major units, e.g. 49.90"), currency: str = "EUR",
+    member: str | None = typer.Option(None, help="member id"), card: str | None = None,
+    external_ref: str | None = None, occurred_at: str | None = None, partner: str = "default",
+    store: str | None = None, channel: str = "store",
+    line: list[str] = typer.Option([], help="SKU:QTY:UNIT_PRICE[:CATEGORY], repeatable"), as_json: Json = False,
+) -> None:  # fmt: skip
+    """What a cart would earn, rule by rule, without writing anything."""
+    from treue.services.imports import _parse_items
+
+    at = datetime.fromisoformat(occurred_at.replace("Z", "+00:00")) if occurred_at else now()
+    command = purchase_cases.RecordPurchase(
+        external_order_id="", total=total, currency=currency, occurred_at=at,
+        member_id=uuid_arg(member, "member") if member else None, card_number=card, external_ref=external_ref,
+        partner=partner, store=store, channel=channel, lines=_parse_items("|".join(line), currency),
+    )  # fmt: skip
+    view = purchase_cases.preview_purchase(uow()(read_only=True), program_uuid(program), command, now())
+    rules = ", ".join(f"{r['rule']} {r['points']}" for r in view["rules"])
+    emit(view, as_json, f"would earn {view['points']} points" + (f" ({rules})" if rules else ""))
 
 
 @purchases.command("refund")

@@ -95,5 +95,7 @@ class RuleInvalid(InvalidInput):
     """A rule, campaign or rule set definition was refused. `location` (an extra) names the offending part,
     e.g. ``effects[1].per`` or ``condition``; CEL problems also carry ``line`` and ``column``.
 
-    It keeps the code ``invalid_input`` until the API has titles for a ``rule_invalid`` code.
+    Its stable code is ``rule_invalid`` (422); it is still an ``InvalidInput`` for callers that catch that.
     """
+
+    code = "rule_invalid"

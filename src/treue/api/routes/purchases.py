@@ -14,20 +14,39 @@ from treue.api.errors import ApiProblem
 from treue.api.routes.common import canonical, uuid_of
 from treue.api.schemas.common import PROBLEMS
 from treue.api.schemas.purchases import PurchaseCreate, PurchaseOut, RefundCreate, RefundOut
+from treue.api.schemas.rules import PreviewCreate, PreviewOut
 from treue.services import purchases as cases
 from treue.services.keys import Scope
 
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=PROBLEMS)
 
 
+def _partner(ctx: Context, partner: str) -> str:
+    if ctx.principal.scope is Scope.PARTNER:
+        if partner not in ("default", ctx.principal.partner):
+            raise ApiProblem(403, "forbidden", "a partner key records purchases for its own partner only")
+        return ctx.principal.partner or partner
+    return partner
+
+
+@router.post("/preview", response_model=PreviewOut)
+def preview(body: PreviewCreate, ctx: Context = Depends(READ)) -> dict[str, Any]:
+    """What a cart would earn, line by line and rule by rule (with the rules that did not apply and why),
+    without writing anything. The same evaluator and inputs as recording the purchase."""
+    command = cases.RecordPurchase(
+        external_order_id=body.external_order_id or "", total=body.total, currency=body.currency,
+        occurred_at=body.occurred_at or ctx.now(), member_id=uuid_of(body.member_id, "member_id"),
+        card_number=body.card_number, external_ref=body.external_ref, partner=_partner(ctx, body.partner),
+        store=body.store, channel=body.channel,
+        lines=[cases.LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
+    )  # fmt: skip
+    return cases.preview_purchase(ctx.uow(read_only=True), ctx.program_id, command, ctx.now())
+
+
 @router.post("", status_code=201, response_model=PurchaseOut)
 def record(body: PurchaseCreate, ctx: Context = Depends(WRITE)) -> JSONResponse:
     """Record a purchase and earn points for it. Unique per (partner, external_order_id)."""
-    partner = body.partner
-    if ctx.principal.scope is Scope.PARTNER:
-        if body.partner not in ("default", ctx.principal.partner):
-            raise ApiProblem(403, "forbidden", "a partner key records purchases for its own partner only")
-        partner = ctx.principal.partner or partner
+    partner = _partner(ctx, body.partner)
     command = cases.RecordPurchase(
         external_order_id=body.external_order_id, total=body.total, currency=body.currency,
         occurred_at=body.occurred_at, member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number,
