@@ -38,7 +38,8 @@ bench-deps:
 	@command -v pgbench >/dev/null || { (apt-get update -qq && apt-get install -y -qq postgresql-client) >/dev/null; }
 
 bench: install bench-deps
-	$(BIN)/python benchmarks/earn_bench.py
+	$(BIN)/python benchmarks/earn_bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/rules_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache treue.db*
