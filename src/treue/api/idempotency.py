@@ -22,7 +22,14 @@ from fastapi.responses import JSONResponse
 from treue.api.auth import Context
 from treue.api.errors import PROBLEM, ApiProblem, domain_problem
 from treue.domain.errors import DomainError
+from treue.jsoncodec import dumps_bytes
 from treue.services.ports import UnitOfWork
+
+
+class FastJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return dumps_bytes(content)
+
 
 _in_flight: set[tuple[str, str]] = set()
 _lock = threading.Lock()
@@ -39,7 +46,7 @@ def _fingerprint(ctx: Context, body: bytes) -> str:
 def run(ctx: Context, body: bytes, handler: Handler, status: int = 201) -> JSONResponse:
     key = ctx.request.headers.get("idempotency-key")
     if key is None:
-        return JSONResponse(handler(ctx.uow()), status_code=status)  # the use case commits itself
+        return FastJSONResponse(handler(ctx.uow()), status_code=status)  # the use case commits itself
     if not 1 <= len(key) <= 255:
         raise ApiProblem(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     key_id = ctx.principal.key_id
@@ -63,7 +70,7 @@ def run(ctx: Context, body: bytes, handler: Handler, status: int = 201) -> JSONR
             else:
                 uow.idempotency.add(_row(ctx, key, fingerprint, status, result))
                 uow.commit()
-                return JSONResponse(result, status_code=status)
+                return FastJSONResponse(result, status_code=status)
         # The use case refused: its transaction is rolled back; remember the refusal.
         response = domain_problem(failure, ctx.request)
         with ctx.uow() as uow:
@@ -87,7 +94,7 @@ def _replay(stored: dict[str, Any], fingerprint: str) -> JSONResponse:
                          "this Idempotency-Key was used with a different request; use a new key")  # fmt: skip
     status = stored["status_code"]
     media = PROBLEM if status >= 400 else "application/json"
-    return JSONResponse(stored["response"], status_code=status, media_type=media,
+    return FastJSONResponse(stored["response"], status_code=status, media_type=media,
                         headers={"Idempotent-Replayed": "true"})  # fmt: skip
 
 

@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from treue.jsoncodec import dumps
 
 DEFAULT_URL = "sqlite:///treue.db"
 READ_ONLY = "treue_read_only"
@@ -28,14 +31,16 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", int(os.environ.get("TREUE_DB_POOL_SIZE", "20")))
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", False)
-    return create_engine(resolved, **kwargs)
+    set_json_dumps(dumps)  # psycopg's own JSON adapter (used by the batched inserts): orjson, not json
+    return create_engine(resolved, json_serializer=dumps, **kwargs)
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=dumps,
+                           **kwargs)  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
