@@ -6,6 +6,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -106,3 +107,23 @@ def test_rules_export_import_validate_events_and_preview(tmp_path: Path, treue_s
 
     schema = json.loads(cli.run("rules", "schema").stdout)
     assert schema["$defs"]["rule"]["required"] == ["id", "trigger", "effects"]
+
+
+def test_jobs_run_rules_awards_a_birthday_once(tmp_path: Path, treue_script):
+    db = tmp_path / "b.db"
+    cli = Cli(f"sqlite:///{db}")
+    cli.run("migrate")
+    pid = cli.json("programs", "create", "B", "--currency", "EUR", "--timezone", "Europe/Berlin", "--json")["id"]  # type: ignore[index]
+    document = tmp_path / "birthday.json"
+    birthday = {"id": "birthday-bonus", "trigger": "birthday", "effects": [{"type": "fixed_points", "points": 500}]}
+    document.write_text(json.dumps({"format": "treue.rules/1", "rules": [birthday]}), encoding="utf-8")
+    cli.run("rules", "import", str(document), "--program", pid)
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    born = today.replace(year=1990) if (today.month, today.day) != (2, 29) else today.replace(year=1992)
+    cli.json("members", "enrol", "--program", pid, "--birthday", born.isoformat(), "--json")
+    first = cli.json("jobs", "run", "rules", "--program", pid)
+    assert first == first | {"job": "rules", "awarded": 1, "points": 500}  # type: ignore[operator]
+    again = cli.json("jobs", "run", "rules")
+    assert again == again | {"job": "rules", "awarded": 0, "already_done": 1}  # type: ignore[operator]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE name = 'birthday'").fetchone()[0] == 1

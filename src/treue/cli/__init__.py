@@ -390,7 +390,8 @@ def import_purchases_cmd(
 @jobs.command("run")
 @friendly
 def jobs_run(name: str, program: Annotated[str | None, typer.Option("--program", "-p")] = None) -> None:
-    """Run a job now: expire (points past their expiry to breakage), outbox (deliver events)."""
+    """Run a job now: expire (points past their expiry to breakage), rules (birthday, anniversary and cron
+    rules due now), outbox (deliver events)."""
     from treue.jobs.registry import JOBS
 
     if name not in JOBS:

@@ -1,1 +1,1 @@
-"""Scheduled and background work: expiry, outbox dispatch. Run by `treue jobs run` or `treue serve`."""
+"""Scheduled and background work: expiry, scheduled rules (birthday, anniversary, cron), outbox dispatch. Run by `treue jobs run` or `treue serve`."""

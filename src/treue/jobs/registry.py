@@ -10,6 +10,7 @@ from uuid import UUID
 from treue.services.expiry import expire_points
 from treue.services.outbox import dispatch_outbox
 from treue.services.ports import UnitOfWorkFactory
+from treue.services.scheduled import run_scheduled_rules
 
 Job = Callable[[UnitOfWorkFactory, datetime, UUID | None], dict[str, Any]]
 
@@ -22,4 +23,8 @@ def _outbox(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> d
     return dispatch_outbox(uow, now)
 
 
-JOBS: dict[str, Job] = {"expire": _expire, "outbox": _outbox}
+def _rules(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    return run_scheduled_rules(uow, now, program_id)
+
+
+JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox}

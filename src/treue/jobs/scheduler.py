@@ -15,7 +15,7 @@ log = logging.getLogger("treue.jobs")
 
 class Scheduler:
     def __init__(self, uow: UnitOfWorkFactory, clock: Callable[[], datetime], interval: float = 60.0,
-                 jobs: tuple[str, ...] = ("expire", "outbox")) -> None:  # fmt: skip
+                 jobs: tuple[str, ...] = ("expire", "rules", "outbox")) -> None:  # fmt: skip
         self.uow, self.clock, self.interval, self.jobs = uow, clock, interval, jobs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="treue-scheduler", daemon=True)

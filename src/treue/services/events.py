@@ -25,7 +25,7 @@ from treue.services.ports import UnitOfWork
 from treue.services.views import iso
 
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-RESERVED = frozenset({"purchase", "refund", "schedule"})  # recorded by their own use cases
+RESERVED = frozenset({"purchase", "refund", "schedule", "birthday", "membership_anniversary"})  # own use cases
 MAX_ATTRIBUTES_BYTES = 16_384
 
 

@@ -15,6 +15,7 @@ from treue.domain.events import Event
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.lots import NewLot
 from treue.domain.money import Money, Rounding, divide
+from treue.domain.programs import Program
 from treue.domain.purchases import (
     Channel,
     Purchase,
@@ -244,6 +245,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "points_taken": taken, "points_forgiven": forgiven, "transfer_id": transfer_id, "created_at": now,
         }  # fmt: skip
         uow.purchases.add_refund(refund)
+        refund_bonus = _refund_rules(uow, program, purchase, refund, amount, occurred_at, now)
         uow.emit(program_id, Event(events.PURCHASE_REFUNDED, {
             "purchase_id": str(purchase_id), "refund_id": str(refund_id), "amount": amount.format(),
             "currency": amount.currency, "points_taken_back": taken, "points_forgiven": forgiven,
@@ -252,7 +254,34 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
     view = refund_view(refund)
     if returned:
         view["budgets_returned"] = returned
+    if refund_bonus is not None:
+        view["rules"] = refund_bonus
     return view
+
+
+def _refund_rules(uow: UnitOfWork, program: Program, purchase: Purchase, refund: dict[str, Any], amount: Money,
+                  occurred_at: datetime, now: datetime) -> dict[str, Any] | None:  # fmt: skip
+    """Rules with the trigger `refund` (e.g. a goodwill bonus): evaluated with the refunded purchase as
+    `purchase` and the refund in `event.attributes` (refund_id, amount in minor units, points_taken_back).
+    What they award is a separate earn transfer (not tied to the purchase, so a later refund does not take it
+    back). Effects cannot be negative, so a refund rule only ever credits. None when no rule is triggered."""
+    member_id = purchase.member_id
+    rules = uow.rules.ruleset(program, cached=True)
+    if member_id is None or not rules.entries("refund"):
+        return None
+    uow.flush()  # the reversal's rows (and balance) first
+    attributes = {"refund_id": str(refund["id"]), "purchase_id": str(purchase.id), "amount": amount.minor,
+                  "points_taken_back": refund["points_taken"]}  # fmt: skip
+    facts = EventFacts("refund", occurred_at, purchase=purchase, attributes=attributes)
+    earning = run_rules(uow, program, rules, facts, member_id)
+    evaluation = earning.evaluation
+    source = {"event": "refund", "refund_id": str(refund["id"]), "order": purchase.external_order_id}
+    transfer_id = None
+    if evaluation.points > 0:
+        transfer_id, _ = post_earn(uow, program, member_id, earning, occurred_at, now, source)
+    emit_grants_and_hooks(uow, program.id, member_id, evaluation, {"refund_id": str(refund["id"])})
+    return {"points": evaluation.points, "transfer_id": str(transfer_id) if transfer_id else None,
+            **evaluation.explanation()}  # fmt: skip
 
 
 def _budget_shares(earn_explanation: dict[str, Any], total_minor: int, refunded_before: int, refund_minor: int,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, func, insert, literal, select, union_all, update
+from sqlalchemy import Connection, and_, extract, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -334,3 +334,43 @@ class Events:
             .order_by(t.events.c.occurred_at.desc(), t.events.c.id).limit(limit)
         )  # fmt: skip
         return [dict(row._mapping) for row in rows]
+
+    # -- scheduled triggers (birthday, membership_anniversary, cron): see services/scheduled.py ----------
+    def claimed(self, program_id: UUID, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these (deterministic) event ids are already stored: their period was handled."""
+        if not event_ids:
+            return set()
+        e = t.events
+        rows = self.conn.execute(select(e.c.id).where(e.c.program_id == program_id, e.c.id.in_(list(event_ids))))
+        return {row.id for row in rows}
+
+    def claim(self, row: dict[str, Any]) -> bool:
+        """Insert an event unless one with its id exists (written now, not queued). False: someone else has it
+        - the primary key is the once-only guarantee of a scheduled award, whatever runs concurrently."""
+        make = postgres_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        statement = make(t.events).values(**row).on_conflict_do_nothing(index_elements=["program_id", "id"])
+        return bool(self.conn.execute(statement).rowcount)
+
+    def scheduled_members(self, program_id: UUID, enrolled_before: datetime, *,
+                          birthdays: Iterable[tuple[int, int]] = (), enrolments: Iterable[tuple[int, int]] = (),
+                          after: UUID | None = None, limit: int = 500) -> list[tuple[UUID, datetime, Any]]:  # fmt: skip
+        """Active members enrolled before `enrolled_before`, in id order after `after`: (id, enrolled_at,
+        birthday). With `birthdays` / `enrolments` only those whose birthday / UTC enrolment date falls on one
+        of these (month, day) pairs (a pre-filter: the caller checks the local dates)."""
+        m = t.members
+        query = select(m.c.id, m.c.enrolled_at, m.c.birthday).where(
+            m.c.program_id == program_id, m.c.status == "active", m.c.enrolled_at < enrolled_before
+        )
+        if birthdays:
+            query = query.where(_month_day_in(m.c.birthday, birthdays))
+        if enrolments:
+            query = query.where(_month_day_in(m.c.enrolled_at, enrolments))
+        if after is not None:
+            query = query.where(m.c.id > after)
+        rows = self.conn.execute(query.order_by(m.c.id).limit(limit))
+        return [(row.id, row.enrolled_at, row.birthday) for row in rows]
+
+
+def _month_day_in(column: Any, pairs: Iterable[tuple[int, int]]) -> Any:
+    month, day = extract("month", column), extract("day", column)
+    return or_(*(and_(month == mm, day == dd) for mm, dd in sorted(set(pairs))))
