@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from threading import Barrier
 from typing import Any
 from uuid import UUID
 
@@ -24,3 +27,18 @@ def buy(uow: SqlUnitOfWorkFactory, program_id: UUID, member_id: UUID | None, tot
     kw.setdefault("lines", [LineInput("SKU-1", 1, total, "misc")])
     return record_purchase(uow(), program_id, RecordPurchase(total=total, currency="EUR", occurred_at=at,
                                                               member_id=member_id, **kw), at)  # fmt: skip
+
+
+def race(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run every call on its own thread, released together; return each result or the exception it raised."""
+    start = Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        start.wait()
+        try:
+            return call()
+        except Exception as error:  # collected and asserted on by the test
+            return error
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))

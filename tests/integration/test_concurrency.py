@@ -6,41 +6,19 @@ SQLite serialises every writer with BEGIN IMMEDIATE, so these races only exist o
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.integration.helpers import buy, enrol
+from tests.integration.helpers import buy, enrol, race
 from treue.domain.errors import InsufficientPoints, RefundExceedsPurchase, RewardOutOfStock
 from treue.services.points import adjust_points, get_balance, get_history, transfer_points
 from treue.services.purchases import RefundPurchase, get_purchase, refund_purchase
 from treue.services.rewards import create_reward, get_reward, list_redemptions, redeem_reward
 from treue.services.verify import verify
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); the races exist on PostgreSQL only")
-
-
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run every call on its own thread, released together; return each result or the exception it raised."""
-    start = Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        start.wait()
-        try:
-            return call()
-        except Exception as error:  # collected and asserted on by the test
-            return error
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
+pytestmark = pytest.mark.usefixtures("postgres_only")
 
 
 def outcomes(results: list[Any]) -> Counter[str]:

@@ -6,39 +6,19 @@ SQLite serialises every writer with BEGIN IMMEDIATE, so these races only exist o
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.integration.helpers import buy, enrol
+from tests.integration.helpers import buy, enrol, race
 from tests.integration.rules_helpers import WEDNESDAY, by_rule, campaign, event, fixed, rule
 from treue.services.points import get_balance, get_history
 from treue.services.purchases import RefundPurchase, refund_purchase
 from treue.services.rules import get_campaign
 from treue.services.verify import verify
 
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); the races exist on PostgreSQL only")
-
-
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    start = Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        start.wait()
-        try:
-            return call()
-        except Exception as error:  # collected and asserted on by the test
-            return error
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
+pytestmark = pytest.mark.usefixtures("postgres_only")
 
 
 def test_twenty_concurrent_earns_never_exceed_a_small_campaign_budget(uow_factory, program_id, now):
