@@ -9,9 +9,11 @@
    then an open-loop run at a fixed rate (a paced Python client: latency from each request's scheduled
    send time, so a stalled server is not hidden by coordinated omission); optionally profiles a worker
    with py-spy;
-4. runs pgbench with benchmarks/raw_earn.sql (one ledger insert, one balance update) on the same server;
-5. checks every accepted earn made exactly one purchase and that every ledger invariant holds;
-6. writes benchmarks/results/earn-<timestamp>.json and latest.json, and prints a summary.
+4. compares earn throughput with N active purchase rules against the base rule only (--compare-rules,
+   20 by default): 2 workers, wrk at 16 and 4 connections, a fresh server for each half;
+5. runs pgbench with benchmarks/raw_earn.sql (one ledger insert, one balance update) on the same server;
+6. checks every accepted earn made exactly one purchase and that every ledger invariant holds;
+7. writes benchmarks/results/earn-<timestamp>.json and latest.json, and prints a summary.
 
 The database is dropped at the end unless --keep is given.
 """
@@ -112,7 +114,40 @@ def seed(engine: Engine, members: int, threads: int) -> tuple[UUID, list[str], s
     return program_id, member_ids, key
 
 
-def count_statements(engine: Engine, key: str, member_id: str) -> dict[str, Any]:
+RULE_CONDITION = 'purchase.total >= {threshold} && purchase.channel == "store" && now.weekday >= 1'
+AWARDING_THRESHOLD = 1000  # minor units: EUR 10, below nearly every 3-line cart earn.lua sends
+UNREACHABLE_THRESHOLD = 10_000_000  # EUR 100,000: no cart reaches it
+RULE_POINTS = 5
+# Rules apply by the purchase's occurred_at, which earn.lua and purchase_body fix at 2026-11-23T10:00Z:
+# the rules are valid from before it (create_rule takes a past valid_from), or none would ever apply.
+RULES_VALID_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def rule_definition(n: int, awarding: bool) -> dict[str, Any]:
+    """A purchase rule of three comparisons and a fixed-points effect (as benchmarks/rules_bench.py builds)."""
+    threshold = AWARDING_THRESHOLD if awarding else UNREACHABLE_THRESHOLD
+    return {"id": f"r{n:02d}", "name": f"bench rule {n}", "trigger": "purchase",
+            "condition": RULE_CONDITION.format(threshold=threshold), "priority": n,
+            "effects": [{"type": "fixed_points", "points": RULE_POINTS}]}  # fmt: skip
+
+
+def create_rules(engine: Engine, program_id: UUID, count: int) -> dict[str, Any]:
+    """`count` active purchase rules through the rule service; only the first matches typical carts."""
+    from treue.services.rules import create_rule
+    from treue.store.unit_of_work import SqlUnitOfWorkFactory
+
+    uow = SqlUnitOfWorkFactory(engine)
+    now = datetime.now(UTC)
+    for n in range(count):
+        create_rule(uow(), program_id, rule_definition(n, awarding=n == 0), now, valid_from=RULES_VALID_FROM,
+                    actor="bench")  # fmt: skip
+    return {"rules": count, "awarding": min(count, 1), "comparisons_per_rule": 3,
+            "condition": RULE_CONDITION, "awarding_threshold_minor": AWARDING_THRESHOLD,
+            "other_threshold_minor": UNREACHABLE_THRESHOLD, "points_per_award": RULE_POINTS,
+            "valid_from": RULES_VALID_FROM.isoformat()}  # fmt: skip
+
+
+def count_statements(engine: Engine, key: str, member_id: str, prefix: str = "count") -> dict[str, Any]:
     """The SQL one earn request sends, counted in-process (the app's own engine, a statement listener)."""
     from fastapi.testclient import TestClient
 
@@ -148,7 +183,7 @@ def count_statements(engine: Engine, key: str, member_id: str) -> dict[str, Any]
         for i in range(3):  # the first ones also fill the API-key and programme caches
             statements.clear()
             transactions.clear()
-            order = f"count-{i}"
+            order = f"{prefix}-{i}"
             body = purchase_body(random.Random(i), member_id, order)
             response = client.post("/api/v1/purchases", content=body, headers={**headers, "Idempotency-Key": order})
             assert response.status_code == 201, response.text
@@ -748,6 +783,75 @@ def machine_info(url: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# -- earn with N rules vs the base rule only ----------------------------------------------------------------
+def awarded_by_rules(url: str, prefix: str) -> dict[str, int]:
+    """Purchases of a run whose points exceed the base rule's (1 point per euro) by a rule's award."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE points_earned >= total_minor / 100 + %s) FROM purchases "
+            "WHERE external_order_id LIKE %s",
+            (RULE_POINTS, prefix + "%"),
+        ).fetchone()
+    return {"purchases": int(row[0]) if row else 0, "awarded_by_a_rule": int(row[1]) if row else 0}
+
+
+def compare_rules(args: argparse.Namespace, engine: Engine, url: str, program_id: UUID, members_file: Path,
+                  key: str, member_id: str, workdir: Path, servers: list[Server]) -> dict[str, Any]:  # fmt: skip
+    """The same wrk runs on the same database and server settings: first with the base rule only, then
+    with `args.compare_rules` active rules. Each half gets a fresh server (so the rule-set cache starts
+    empty and holds the current rules) and its own warm-up."""
+    workers = args.compare_workers
+    levels = [int(x) for x in args.compare_connections.split(",") if x]
+    phases: dict[str, dict[str, Any]] = {}
+    for name in ("base_rule_only", f"{args.compare_rules}_rules"):
+        if name != "base_rule_only":
+            log(f"creating {args.compare_rules} active purchase rules through the rule service (1 awarding)")
+            phases[name] = {"setup": create_rules(engine, program_id, args.compare_rules)}
+            phases[name]["statements_per_earn"] = count_statements(engine, key, member_id, prefix="count-rules")
+        else:
+            phases[name] = {"setup": {"rules": 0}}
+        settle_database(url)
+        server = Server(url, workers, args.pool_size, workdir / f"server-compare-{name}.log", args.stock_uvicorn)
+        servers.append(server)
+        server.wait_ready()
+        short = "r0" if name == "base_rule_only" else f"r{args.compare_rules}"
+        run_wrk(server, 16, args.warmup, members_file, key, f"{short}warm", 2, url)
+        runs = []
+        for connections in levels:
+            tag = f"{short}w{workers}c{connections}"
+            run = run_wrk(server, connections, args.compare_duration, members_file, key, tag, 2, url)
+            stored = count_orders(url, tag + "-")
+            run["purchases_stored"] = stored
+            run["in_flight_at_stop"] = stored - run["ok"]
+            run["check"] = "ok" if 0 <= stored - run["ok"] <= connections else "MISMATCH"
+            run["rules"] = phases[name]["setup"]["rules"]
+            run |= awarded_by_rules(url, tag + "-")
+            runs.append(run)
+            lat = run["latency_ms"]
+            log(f"  {name:>15} {workers}w c={connections:<3} {run['req_per_s']:8.1f} req/s  p50 {lat['p50']:6.2f} ms  "
+                f"p99 {lat['p99']:7.2f} ms  non-2xx {run['non_2xx']}  awarded by a rule {run['awarded_by_a_rule']}"
+                f"/{run['purchases']}  [{run['check']}]")  # fmt: skip
+        server.stop()
+        phases[name]["runs"] = runs
+    base, ruled = phases["base_rule_only"]["runs"], phases[f"{args.compare_rules}_rules"]["runs"]
+    table = []
+    for b, r in zip(base, ruled, strict=True):
+        table.append({
+            "connections": b["connections"],
+            "base_rule_only": {"req_per_s": b["req_per_s"], "p50_ms": b["latency_ms"]["p50"],
+                               "p99_ms": b["latency_ms"]["p99"]},
+            f"{args.compare_rules}_rules": {"req_per_s": r["req_per_s"], "p50_ms": r["latency_ms"]["p50"],
+                                            "p99_ms": r["latency_ms"]["p99"]},
+            "relative_throughput": round(r["req_per_s"] / b["req_per_s"], 3) if b["req_per_s"] else None,
+        })  # fmt: skip
+    return {
+        "config": {"workers": workers, "connections": levels, "seconds_per_level": args.compare_duration,
+                   "warmup_s": args.warmup, "rules": args.compare_rules,
+                   "order": "base rule only first, then the rules are created and a fresh server is started"},
+        "phases": phases, "table": table,
+    }  # fmt: skip
+
+
 # -- the run --------------------------------------------------------------------------------------------------------
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0], formatter_class=argparse.RawTextHelpFormatter)
@@ -772,13 +876,21 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="run `uvicorn --workers N` as shipped (its listener loses TCP_NODELAY: uvicorn#3149)",
     )
+    p.add_argument("--rules", type=int, default=0,
+                   help="after seeding, create N active purchase rules (3 comparisons each, 1 matching typical carts)"
+                   " for the whole run (the --compare-rules comparison is then skipped)")  # fmt: skip
+    p.add_argument("--compare-rules", type=int, default=20, metavar="N",
+                   help="compare earn throughput with N active rules vs the base rule only (0: skip)")  # fmt: skip
+    p.add_argument("--compare-workers", type=int, default=2)
+    p.add_argument("--compare-connections", default="16,4", help="wrk concurrency levels of the rules comparison")
+    p.add_argument("--compare-duration", type=float, default=10.0, help="seconds per level of the rules comparison")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1,000 members, short levels")
     args = p.parse_args()
     if args.quick:
         args.members, args.duration, args.warmup, args.rate_duration = 1000, 3.0, 1.0, 5.0
         args.pgbench_duration, args.profile_duration, args.connections = 5, 4.0, "1,16"
-        args.healthz_duration = 2.0
+        args.healthz_duration, args.compare_duration, args.compare_connections = 2.0, 3.0, "16"
     return args
 
 
@@ -813,6 +925,9 @@ def main() -> int:
         program_id, member_ids, key = seed(engine, args.members, threads=4)
         result["seed"] = {"members": len(member_ids), "seconds": round(time.monotonic() - t0, 1), "via": "services"}
         log(f"seeded in {result['seed']['seconds']} s")
+        if args.rules:
+            log(f"creating {args.rules} active purchase rules through the rule service")
+            result["rules"] = create_rules(engine, program_id, args.rules)
         members_file = workdir / "members.txt"
         members_file.write_text("\n".join(member_ids) + "\n")
         result["statements_per_earn"] = count_statements(engine, key, member_ids[0])
@@ -826,6 +941,7 @@ def main() -> int:
                        "benchmarks/serve.py --workers N (uvicorn, TCP_NODELAY listener, no access log)")
             + "; no background scheduler",
             "request": "POST /api/v1/purchases, 3 lines, unique order id, Idempotency-Key, pos key",
+            "active_rules": args.rules,
         }  # fmt: skip
         wrk_runs: list[dict[str, Any]] = []
         paced_runs: list[dict[str, Any]] = []
@@ -881,6 +997,18 @@ def main() -> int:
         result["healthz"] = healthz_runs
         result["paced"] = paced_runs
 
+        compare_runs: list[dict[str, Any]] = []
+        if args.compare_rules and args.rules:
+            result["rules_comparison"] = {"skipped": "--rules was given: the base-rule-only half is not possible"}
+        elif args.compare_rules:
+            log(f"earn with {args.compare_rules} rules vs the base rule only ({args.compare_workers} workers)")
+            comparison = compare_rules(args, engine, url, program_id, members_file, key, member_ids[0], workdir,
+                                       servers)  # fmt: skip
+            result["rules_comparison"] = comparison
+            compare_runs = [run for phase in comparison["phases"].values() for run in phase["runs"]]
+            for row in comparison["table"]:
+                log(f"  c={row['connections']}: relative throughput {row['relative_throughput']}")
+
         with psycopg.connect(url, autocommit=True) as conn:
             for statement in raw_setup_sql():
                 conn.execute(statement)
@@ -900,7 +1028,7 @@ def main() -> int:
 
         log("checking the ledger")
         ledger = check_ledger(engine, url, program_id)
-        checks = [{"run": r["tag"], "check": r["check"]} for r in wrk_runs + paced_runs]
+        checks = [{"run": r["tag"], "check": r["check"]} for r in wrk_runs + paced_runs + compare_runs]
         counts = ledger["counts"]
         ledger["ok"] = (
             not ledger["violations"] and all(c["check"] == "ok" for c in checks)
@@ -927,6 +1055,16 @@ def main() -> int:
             "correct": ledger["ok"],
             "other_cores_max": max(r["cpu"]["cores_used"]["other"] for r in wrk_runs + paced_runs),
         }  # fmt: skip
+        if compare_runs:
+            comparison = result["rules_comparison"]
+            awarded = [r for r in compare_runs if r["rules"]]
+            result["summary"]["rules_comparison"] = {
+                "rules": args.compare_rules, "workers": args.compare_workers,
+                "relative_throughput": {str(row["connections"]): row["relative_throughput"]
+                                        for row in comparison["table"]},
+                "award_path_exercised": all(r["awarded_by_a_rule"] > 0 for r in awarded)
+                and all(r["awarded_by_a_rule"] == 0 for r in compare_runs if not r["rules"]),
+            }  # fmt: skip
         result["elapsed_s"] = round(time.monotonic() - started, 1)
         out = RESULTS / f"earn-{stamp}.json"
         text_ = json.dumps(result, indent=2, default=str) + "\n"
@@ -934,7 +1072,10 @@ def main() -> int:
         (RESULTS / "latest.json").write_text(text_)
         print_summary(result)
         print(f"\nresults: {out.relative_to(ROOT)} (and benchmarks/results/latest.json)")
-        return 0 if ledger["ok"] else 1
+        exercised = result["summary"].get("rules_comparison", {}).get("award_path_exercised", True)
+        if not exercised:
+            log("the rules comparison did not exercise the award path (no purchase got a rule's points)")
+        return 0 if ledger["ok"] and exercised else 1
     finally:
         for server in servers:
             server.stop()
@@ -976,6 +1117,17 @@ def print_summary(result: dict[str, Any]) -> None:
     wal = [r["wal_bytes_per_request"] for r in result["wrk"]]
     print(f"\nOne earn request: {st['statements']} SQL statements, {st['round_trips']} round trips, "
           f"WAL {min(wal)}-{max(wal)} B/request")  # fmt: skip
+    comparison = result.get("rules_comparison", {})
+    if "table" in comparison:
+        n = comparison["config"]["rules"]
+        print(f"\nEarn with {n} rules vs the base rule only ({comparison['config']['workers']} workers, wrk, "
+              f"{comparison['config']['seconds_per_level']:g} s per level)")  # fmt: skip
+        print(f"{'conns':>5} {'base req/s':>10} {'p50':>6} {'p99':>7} {f'{n} rules req/s':>14} {'p50':>6} {'p99':>7} "
+              f"{'relative':>8}")  # fmt: skip
+        for row in comparison["table"]:
+            b, r = row["base_rule_only"], row[f"{n}_rules"]
+            print(f"{row['connections']:>5} {b['req_per_s']:>10.1f} {b['p50_ms']:>6.2f} {b['p99_ms']:>7.2f} "
+                  f"{r['req_per_s']:>14.1f} {r['p50_ms']:>6.2f} {r['p99_ms']:>7.2f} {row['relative_throughput']:>8.3f}")  # fmt: skip
     print("\nSummary")
     print(f"  Treue earn        {s['best_req_per_s']:.1f} req/s (workers {s['best_at']['workers']}, "
           f"{s['best_at']['connections']} connections), p50 {s['best_latency_ms']['p50']} ms, "
@@ -988,6 +1140,11 @@ def print_summary(result: dict[str, Any]) -> None:
     if s["other_cores_max"] > 0.2 or result["background_cores_before"] > 0.2:
         print(f"  WARNING           other jobs used up to {s['other_cores_max']} cores during the runs "
               f"({result['background_cores_before']} before): the figures are lower than on a quiet machine")  # fmt: skip
+    if "rules_comparison" in s:
+        rc = s["rules_comparison"]
+        rel = ", ".join(f"c={k}: {v}" for k, v in rc["relative_throughput"].items())
+        print(f"  {rc['rules']} rules         relative throughput {rel} ({rc['workers']} workers; award path "
+              f"{'exercised' if rc['award_path_exercised'] else 'NOT exercised'})")  # fmt: skip
     c = result["correctness"]
     print(f"  correctness       {'ok' if c['ok'] else 'FAILED'}: {c['counts']['purchases']} purchases, "
           f"{len(c['violations'])} invariant violations")  # fmt: skip
