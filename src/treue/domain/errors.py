@@ -79,10 +79,6 @@ class InvariantViolated(DomainError):
     status = 500
 
 
-def error_code(cls: type[DomainError]) -> str:
-    return cls.code
-
-
 class MemberExists(Conflict):
     code = "member_exists"
 

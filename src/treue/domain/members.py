@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from treue.domain.errors import InvalidInput
 
@@ -79,9 +78,3 @@ def validate_locale(locale: str) -> str:
     if locale not in ("de", "en"):
         raise InvalidInput("locale must be 'de' or 'en'")
     return locale
-
-
-@dataclass(frozen=True, slots=True)
-class Consent:
-    channel: ConsentChannel
-    granted: bool

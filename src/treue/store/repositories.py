@@ -25,7 +25,7 @@ from treue.domain.ledger import (
     member_account_id,
     system_account_id,
 )
-from treue.domain.lots import Allocation, Draw, Lot
+from treue.domain.lots import Allocation, Draw
 from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
 from treue.domain.purchases import Purchase
@@ -327,12 +327,6 @@ class Ledger:
         ).first()  # fmt: skip
         return dict(row._mapping) if row else None
 
-    def lots_of_purchase(self, program_id: UUID, purchase_id: UUID) -> list[Lot]:
-        rows = self.conn.execute(
-            select(t.lots).where(t.lots.c.program_id == program_id, t.lots.c.purchase_id == purchase_id)
-        ).all()
-        return [lot_from_row(r) for r in rows]
-
     def history(self, program_id: UUID, member_id: UUID, limit: int, before: datetime | None) -> list[dict[str, Any]]:
         query = (
             select(t.transfers, t.postings.c.amount.label("points"))
@@ -418,12 +412,6 @@ class Purchases:
             .order_by(t.refunds.c.created_at)
         ).all()  # fmt: skip
         return [dict(r._mapping) for r in rows]
-
-    def points_taken_back(self, program_id: UUID, purchase_id: UUID) -> int:
-        return int(self.conn.execute(
-            select(func.coalesce(func.sum(t.refunds.c.points_taken + t.refunds.c.points_forgiven), 0))
-            .where(t.refunds.c.program_id == program_id, t.refunds.c.purchase_id == purchase_id)
-        ).scalar_one())  # fmt: skip
 
 
 class Rewards:
@@ -627,10 +615,6 @@ class Outbox:
             update(t.outbox).where(t.outbox.c.program_id == program_id, t.outbox.c.id == message_id)
             .values(dispatched_at=now, attempts=t.outbox.c.attempts + 1, last_error=error)
         )  # fmt: skip
-
-    def pending_count(self) -> int:
-        return int(self.conn.execute(
-            select(func.count()).select_from(t.outbox).where(t.outbox.c.dispatched_at.is_(None))).scalar_one())  # fmt: skip
 
     def recent(self, program_id: UUID, topic: str | None, limit: int) -> list[dict[str, Any]]:
         query = select(t.outbox).where(t.outbox.c.program_id == program_id)

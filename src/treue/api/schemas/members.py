@@ -8,7 +8,7 @@ from pydantic import Field
 from treue.api.schemas.common import Input, Locale, Output
 
 
-class MemberCreate(Input):
+class _Profile(Input):
     external_ref: str | None = Field(None, max_length=200)
     first_name: str | None = Field(None, max_length=200)
     last_name: str | None = Field(None, max_length=200)
@@ -16,22 +16,19 @@ class MemberCreate(Input):
     phone: str | None = Field(None, max_length=32)
     birthday: date | None = None
     locale: Locale | None = None
+    consent_source: str | None = Field(None, max_length=64)
+
+
+class MemberCreate(_Profile):
     attributes: dict[str, Any] = Field(default_factory=dict)
     consents: dict[str, bool] = Field(default_factory=dict, description="marketing consent per channel")
-    consent_source: str | None = Field(None, max_length=64)
 
 
-class MemberUpdate(Input):
-    external_ref: str | None = Field(None, max_length=200)
-    first_name: str | None = Field(None, max_length=200)
-    last_name: str | None = Field(None, max_length=200)
-    email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=32)
-    birthday: date | None = None
-    locale: Locale | None = None
+class MemberUpdate(_Profile):
+    """Only the fields sent are changed (PATCH)."""
+
     attributes: dict[str, Any] | None = None
     consents: dict[str, bool] | None = None
-    consent_source: str | None = Field(None, max_length=64)
 
 
 class MemberOut(Output):
