@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from treue.domain.durations import Duration, parse_duration
 from treue.domain.errors import InvalidInput, RuleInvalid
-from treue.domain.rules.conditions import compile_expression, condition, needs_of
+from treue.domain.money import Money
+from treue.domain.purchases import Channel, Purchase, PurchaseLine
+from treue.domain.rules.conditions import compile_expression, condition, flatten, needs_of
+from treue.domain.rules.context import EventFacts, MemberSnapshot, build_context
 from treue.domain.rules.definitions import RuleSet, edit_rule, parse_trigger, rule_from_versions
 from treue.domain.rules.schedules import parse_cron
 
@@ -75,7 +79,41 @@ def test_compiled_programs_are_cached_by_expression_text():
     condition("purchase.total >= 123", "condition")
     condition("purchase.total >= 123", "condition")
     info = compile_expression.cache_info()
-    assert (info.misses, info.hits) == (1, 1)
+    assert (info.misses, info.hits) == (2, 2)  # the text as written (checked) and its flattened form (run)
+
+
+def test_fields_are_flattened_into_variables_but_literals_comments_and_whole_uses_are_kept():
+    source = 'purchase.channel == "purchase.total" && now . weekday == 6 // member.tier\n&& size(member) > 0'
+    assert flatten(source) == ('purchase__channel == "purchase.total" && now__weekday == 6 // member.tier\n'
+                               "&& size(member) > 0")  # fmt: skip
+    assert flatten("purchase.lines.exists(purchase, purchase.sku == 'x')") == (
+        "purchase.lines.exists(purchase, purchase.sku == 'x')"  # a macro variable shadows the context variable
+    )
+    assert flatten("has(member.attributes.vip) && now.date.startsWith('2026')") == (
+        "has(member__attributes.vip) && now__date.startsWith('2026')"
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "purchase.total >= 5000 && purchase.channel == 'store'",
+        "has(member.attributes.vip) && member.attributes.vip == true",
+        "member.segments.exists(s, s == 'segment') || now.weekday == 1",
+        "purchase.lines.exists(l, l.category == 'category') && size(member) > 3",
+        "now.date.startsWith('2026') && member.birthday_month_day == now.month_day",
+    ],
+)
+def test_a_flattened_condition_gives_what_the_condition_as_written_gives(source):
+    facts = EventFacts("purchase", datetime(2026, 1, 5, 11, 0, tzinfo=UTC),
+                       MemberSnapshot("m", attributes={"vip": True}, segments=("segment",), birthday=date(1990, 1, 5)),
+                       Purchase(uuid4(), uuid4(), "default", "s1", Channel.STORE, "o", datetime(2026, 1, 5, tzinfo=UTC),
+                                Money(6000, "EUR"), (PurchaseLine("SKU", 1, 6000, "category"),)))  # fmt: skip
+    tz = ZoneInfo("Europe/Berlin")
+    flat = condition(source, "condition")
+    written = compile_expression(source).execute(build_context(facts, tz, "EUR").cel)
+    assert flat.program is not compile_expression(source)
+    assert flat.holds(build_context(facts, tz, "EUR", flat.needs)) is written is True
 
 
 def test_needs_name_the_fields_an_expression_reads():

@@ -125,6 +125,36 @@ def test_the_version_in_force_at_the_event_time_applies():
     assert run([edited], purchase(at=T0 - timedelta(days=1))).awards == ()  # before the rule existed
 
 
+def test_one_rule_set_kept_across_events_follows_versions_and_campaign_windows():
+    # The rule set caches what is in force per interval between changes; a kept rule set must still
+    # switch versions and campaigns at the right instant, in whichever order events arrive.
+    edit_at = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    edited = edit_rule(rule("bonus", fixed(10)), {"effects": [fixed(25)]}, valid_from=edit_at, currency="EUR")
+    week = campaign({"id": "week", "starts": "2026-03-02", "ends": "2026-03-08", "status": "active",
+                     "rules": [{"id": "week-bonus", "trigger": "purchase", "effects": [fixed(7)]}]})  # fmt: skip
+    kept = RuleSet([edited], [week])
+    moments = [edit_at, edit_at - timedelta(seconds=1), datetime(2026, 3, 8, 23, 0, tzinfo=UTC),
+               datetime(2026, 3, 7, 22, 59, tzinfo=UTC), T0 - timedelta(days=1), edit_at]  # fmt: skip
+    expected = [{"bonus": 25, "week-bonus": 7}, {"bonus": 10, "week-bonus": 7}, {"bonus": 25},
+                {"bonus": 25, "week-bonus": 7}, {}, {"bonus": 25, "week-bonus": 7}]  # fmt: skip
+    for at, points in zip(moments, expected, strict=True):
+        found = points_by_rule(run(kept, purchase(at=at)))
+        found.pop("base")
+        assert found == points, at
+    assert kept.plan("purchase", edit_at) is kept.plan("purchase", edit_at + timedelta(hours=1))
+
+
+def test_a_condition_failing_beside_others_leaves_their_outcome_alone():
+    rules = [rule("vip", fixed(5), condition="member.attributes.vip == true"),
+             rule("big", fixed(3), condition="purchase.total >= 4000"),
+             rule("small", fixed(2), condition="purchase.total < 4000")]  # fmt: skip
+    result = run(rules, who=member())  # no vip attribute: that condition fails, the others decide for themselves
+    assert points_by_rule(result) == {"base": 50, "big": 3}
+    assert {s.rule: s.reason.split(":")[0] for s in result.skipped} == {
+        "vip": "condition could not be evaluated (no value for 'vip')", "small": "condition not met",
+    }  # fmt: skip
+
+
 def test_a_campaign_applies_inside_its_window_when_scheduled_or_active():
     def spring(status: str) -> RuleSet:
         return RuleSet(campaigns=[campaign({

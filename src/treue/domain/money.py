@@ -90,7 +90,10 @@ class Money:
     def format(self) -> str:
         """Major units as a plain decimal string ("12.50")."""
         exponent = currency_exponent(self.currency)
-        return str(Decimal(self.minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+        if exponent == 0:
+            return str(self.minor)
+        whole, fraction = divmod(abs(self.minor), 10**exponent)
+        return f"{'-' if self.minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:

@@ -74,9 +74,9 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
     nothing is locked or written. An anonymous event is evaluated for its explanation only.
     """
     at = facts.occurred_at
-    entries = [(rule, campaign) for rule, campaign in rules.entries(facts.name)
-               if rule.version_at(at) is not None and (campaign is None or campaign.running_at(at))]  # fmt: skip
-    if member_id is None or not entries:
+    plan = rules.plan(facts.name, at)
+    running = [step for step in plan.steps if step.not_running is None]
+    if member_id is None or not running:
         # Nothing in force for this trigger (or nobody to award): the base rule alone, no query.
         earning = Earning(evaluate(facts, rules, LimitState(), program))
         if write and member_id is not None and earning.points > 0:
@@ -85,10 +85,10 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
 
     keys = usage_keys(rules, facts.name, at, program)
     budgets = sorted(
-        {campaign.id for _, campaign in entries if campaign is not None and campaign.budget_points is not None}
+        {step.campaign.id for step in running if step.campaign is not None and step.campaign.budget_points is not None}
     )
     earning = Earning(Evaluation(EarnOutcome()))
-    needs = rules.needs(facts.name).get("member") or frozenset()
+    needs = plan.needs.get("member") or frozenset()  # what the rules in force read of the member
     history = bool(needs & HISTORY_FIELDS)
     if write and (keys or history):
         # Lock the member's account before reading usage or purchase history: earns of one member queue

@@ -6,7 +6,9 @@ engine adds rules beside it rather than reshaping the earn path.
 
 from __future__ import annotations
 
-from treue.domain.money import divide
+import functools
+
+from treue.domain.money import Money, Rounding, divide
 from treue.domain.programs import EarnBasis, Program
 from treue.domain.purchases import Purchase
 from treue.domain.rules.outcome import Contribution, EarnOutcome
@@ -23,13 +25,20 @@ def base_contribution(program: Program, purchase: Purchase) -> Contribution:
         )
     amount = purchase.total
     points = divide(amount.minor * program.earn_points, program.earn_per_minor, program.rounding)
-    per = type(amount)(program.earn_per_minor, amount.currency)
+    spent = amount.format()
+    sentence = _per_amount_reason(program.earn_points, program.earn_per_minor, amount.currency, program.rounding)
     return Contribution(
         rule="base",
         points=max(points, 0),
-        reason=f"{program.earn_points} point(s) per {per} on {amount} ({program.rounding.value})",
-        details={"basis": "per_amount", "amount": amount.format(), "currency": amount.currency},
+        reason=sentence.format(amount=f"{spent} {amount.currency}"),
+        details={"basis": "per_amount", "amount": spent, "currency": amount.currency},
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _per_amount_reason(points: int, per_minor: int, currency: str, rounding: Rounding) -> str:
+    """The sentence of the base rule with a place for the amount (the rest is the same for every purchase)."""
+    return f"{points} point(s) per {Money(per_minor, currency)} on {{amount}} ({rounding.value})"
 
 
 def evaluate_purchase(program: Program, purchase: Purchase) -> EarnOutcome:

@@ -20,7 +20,7 @@ from typing import Any
 import cel
 
 from treue.domain.errors import RuleInvalid
-from treue.domain.rules.context import FIELDS, EvalContext, sample_context
+from treue.domain.rules.context import FIELDS, EvalContext, flat_name, sample_context
 
 CONDITION_VARIABLES = frozenset({"purchase", "event", "member", "now"})
 LINE_VARIABLES = CONDITION_VARIABLES | {"line"}
@@ -60,6 +60,36 @@ def needs_of(source: str) -> Needs:
         whole = variable in bound or member is None or call is not None
         found.setdefault(variable, set()).add(EVERYTHING if whole else member)
     return {variable: frozenset(fields) for variable, fields in found.items()}
+
+
+def flatten(source: str) -> str:
+    """`source` with every `variable.field` of a context variable written as one variable `variable__field`.
+
+    The CEL library converts each map it is given at a cost of about a microsecond per map and value, and
+    looks fields up in maps slower than variables; giving it flat variables makes an evaluation several
+    times cheaper. Uses of a whole variable (`member` alone, `now.size()`, a macro variable of the same
+    name) are left as they are; `needs_of` marks them "*" so the context carries the whole map as well.
+    Only the compiled form is flattened: errors at definition are reported against the text as written.
+    """
+    code = _blank_literals(source)
+    bound = set(_BOUND.findall(code))
+    pieces: list[str] = []
+    last = 0
+    for match in _REFERENCE.finditer(code):
+        variable, member, call = match.groups()
+        if variable not in CONDITION_VARIABLES or variable in bound or member is None or call is not None:
+            continue
+        pieces += [source[last : match.start(1)], flat_name(variable, member)]
+        last = match.end(2)
+    return "".join([*pieces, source[last:]])
+
+
+def _executable(source: str) -> Any:
+    """The compiled flattened form of a checked expression (the form as written if flattening broke it)."""
+    try:
+        return compile_expression(flatten(source))
+    except ValueError:  # not expected; the unflattened form is always right, only slower
+        return None
 
 
 class ConditionFailed(Exception):
@@ -117,15 +147,22 @@ def _runtime_message(error: Exception) -> str:
 def condition(source: str, location: str, allowed: frozenset[str] = CONDITION_VARIABLES) -> Condition:
     """Compile and check a condition; refuse it with its location and position if it is not sound."""
     program = _checked(source, location, allowed, expect_bool=True)
-    return Condition(source, program, needs_of(source))
+    flat = _executable(source)
+    return Condition(source, flat or program, needs_of(source) if flat else _whole(source))
 
 
 def line_filter(source: str, location: str) -> LineFilter:
     _checked(source, location, LINE_VARIABLES, expect_bool=True)
     # Wrapped so that a single CEL call answers for every line; the newline ends a trailing comment.
     wrapped = f"purchase.lines.map(line, (\n{source}\n))"
-    needs = merge_needs([needs_of(source), {"purchase": frozenset({"lines"})}])
-    return LineFilter(source, compile_expression(wrapped), needs)
+    flat = _executable(wrapped)
+    needs = merge_needs([needs_of(wrapped) if flat else _whole(wrapped), {"purchase": frozenset({"lines"})}])
+    return LineFilter(source, flat or compile_expression(wrapped), needs)
+
+
+def _whole(source: str) -> Needs:
+    """Every variable `source` reads, whole (for an expression run as written, not flattened)."""
+    return {variable: frozenset({EVERYTHING}) for variable in needs_of(source)}
 
 
 def _checked(source: str, location: str, allowed: frozenset[str], *, expect_bool: bool) -> Any:

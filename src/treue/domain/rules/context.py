@@ -89,6 +89,12 @@ FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 
+def flat_name(variable: str, member: str) -> str:
+    """The top-level CEL variable that stands for `variable.member` in a flattened expression
+    (see `conditions.flatten`)."""
+    return f"{variable}__{member}"
+
+
 @dataclass(frozen=True, slots=True)
 class MemberSnapshot:
     """What the rules may know about a member, as of just before the event."""
@@ -170,28 +176,62 @@ class EvalContext:
     tz: ZoneInfo
 
 
+_PURCHASE_FIELDS: Mapping[str, Callable[[Purchase], Any]] = {
+    "total": lambda p: p.total.minor, "currency": lambda p: p.total.currency, "channel": lambda p: p.channel.value,
+    "partner": lambda p: p.partner, "store": lambda p: p.store or "", "order": lambda p: p.external_order_id,
+    "item_count": lambda p: p.item_count, "lines": lambda p: [line_value(line) for line in p.lines],
+}  # fmt: skip
+_NOW_FIELDS: Mapping[str, Callable[[datetime], Any]] = {
+    "date": lambda t: t.date().isoformat(), "year": lambda t: t.year, "month": lambda t: t.month,
+    "day": lambda t: t.day, "hour": lambda t: t.hour, "minute": lambda t: t.minute,
+    "weekday": lambda t: t.isoweekday(), "weekday_name": lambda t: WEEKDAYS[t.weekday()],
+    "month_day": lambda t: f"{t.month:02d}-{t.day:02d}", "time": lambda t: f"{t.hour:02d}:{t.minute:02d}",
+}  # fmt: skip
+
+
 def build_context(facts: EventFacts, tz: ZoneInfo, currency: str = "",
-                  needs: Mapping[str, frozenset[str]] | None = None) -> EvalContext:  # fmt: skip
-    """The CEL context of an event. With `needs` (see `conditions.needs_of`) only the variables and fields
-    that the rules read are converted into CEL, which is most of the cost of an evaluation."""
-    at = require_aware(facts.occurred_at, "occurred_at")
-    local = at.astimezone(tz)
-    makers: dict[str, Callable[[], dict[str, Any]]] = {
-        "purchase": lambda: purchase_value(facts.purchase, currency),
-        "event": lambda: {"name": facts.name, "attributes": dict(facts.attributes), "occurred_at": at.isoformat()},
-        "member": lambda: member_value(facts.member, local, tz),
-        "now": lambda: now_value(local),
-    }
+                  needs: Mapping[str, frozenset[str]] | None = None, local: datetime | None = None) -> EvalContext:  # fmt: skip
+    """The CEL context of an event, for flattened expressions (see `conditions.flatten`): each field a rule
+    reads as its own variable (`purchase__total`), and a whole variable where one is read whole. Only what
+    `needs` names (see `conditions.needs_of`; None: everything) is converted into CEL: conversion costs
+    about a microsecond per value and map, which makes it much of the cost of an evaluation. `local`: the
+    event's time in `tz`, when the caller has it already."""
+    if local is None:
+        local = require_aware(facts.occurred_at, "occurred_at").astimezone(tz)
+    if needs is None:  # everything, whole and flattened
+        needs = {variable: FIELDS[variable] | {"*"} for variable in ("purchase", "event", "member", "now")}
     values: dict[str, Any] = {}
-    for variable, make in makers.items():
-        fields = None if needs is None else needs.get(variable)
-        if needs is not None and not fields:
+    for variable, fields in needs.items():
+        if not fields or variable not in _WHOLE:
             continue
-        value = make()
-        values[variable] = value if fields is None or "*" in fields else {f: value[f] for f in fields if f in value}
+        if "*" in fields:
+            values[variable] = _WHOLE[variable](facts, local, tz, currency)
+        if variable == "now":
+            getters: Mapping[str, Callable[[Any], Any]] = _NOW_FIELDS
+            subject: Any = local
+        elif variable == "purchase" and facts.purchase is not None:
+            getters, subject = _PURCHASE_FIELDS, facts.purchase
+        else:
+            whole = values[variable] if variable in values else _WHOLE[variable](facts, local, tz, currency)
+            values.update((flat_name(variable, f), whole[f]) for f in fields if f in whole)
+            continue
+        for name in fields:
+            getter = getters.get(name)
+            if getter is not None:
+                values[flat_name(variable, name)] = getter(subject)
     context = cel.Context()
     context.update(values)
     return EvalContext(context, local, tz)
+
+
+# Each variable whole, from the event, its local time, the programme's timezone and currency.
+_WHOLE: Mapping[str, Callable[[EventFacts, datetime, ZoneInfo, str], dict[str, Any]]] = {
+    "purchase": lambda facts, local, tz, currency: purchase_value(facts.purchase, currency),
+    "event": lambda facts, local, tz, currency: {"name": facts.name, "attributes": dict(facts.attributes),
+                                                 "occurred_at": facts.occurred_at.astimezone(UTC).isoformat()},
+    "member": lambda facts, local, tz, currency: member_value(facts.member, local, tz),
+    "now": lambda facts, local, tz, currency: now_value(local),
+}  # fmt: skip
 
 
 def sample_context() -> Any:

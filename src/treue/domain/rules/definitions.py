@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.domain.durations import require_aware, start_of_local_day, zone
 from treue.domain.errors import InvalidInput, RuleInvalid
@@ -38,6 +38,9 @@ from treue.domain.rules.effects import Effect, LineSelection, parse_effect
 from treue.domain.rules.limits import Budget, Cap, Limits, parse_caps, parse_limits
 from treue.domain.rules.schedules import Cron, parse_cron
 from treue.domain.rules.spec import Spec, join, refuse
+
+if TYPE_CHECKING:
+    from treue.domain.rules.plan import Plan
 
 BUILTIN_TRIGGERS = ("purchase", "refund", "enrolment", "birthday", "membership_anniversary")
 SCHEDULE_EVENT = "schedule"  # the event a scheduler sends every minute; cron triggers match its local time
@@ -322,6 +325,22 @@ class RuleSet:
                     found.append(campaign.audience.needs)
                 needs.setdefault(event, []).extend(found)
         self._needs = {event: merge_needs(found) for event, found in needs.items()}
+        self._instants: dict[str, tuple[datetime, ...]] = {}
+        self._plans: dict[tuple[str, int], Plan] = {}
+
+    def plan(self, event: str, at: datetime) -> Plan:
+        """The versions in force for `event` at `at`, in order of priority, with what they read (cached)."""
+        from treue.domain.rules import plan as planning  # the plan module builds on this one
+
+        instants = self._instants.get(event)
+        if instants is None:
+            entries = self.entries(event)
+            instants = self._instants[event] = planning.boundaries([(r.versions, c) for r, c in entries])
+        key = (event, planning.interval(instants, at))
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = planning.make_plan([(r.version_at(at), c) for r, c in self.entries(event)], at)
+        return found
 
     def entries(self, event: str) -> Sequence[Entry]:
         return self._by_event.get(event, ())

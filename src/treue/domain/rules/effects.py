@@ -94,7 +94,7 @@ class EffectInput:
     rounding: Rounding
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made per effect per event; not frozen because that costs 4x (nothing changes one)
 class EffectResult:
     points: int = 0
     why: str = ""

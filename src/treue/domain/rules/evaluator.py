@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from treue.domain.durations import require_aware, zone
 from treue.domain.errors import InvariantViolated
@@ -45,9 +45,12 @@ from treue.domain.rules.limits import (
     bounds,
 )
 from treue.domain.rules.outcome import Contribution, EarnOutcome
+from treue.domain.rules.plan import Skip, Step
+
+__all__ = ["Award", "Evaluation", "Skip", "evaluate", "evaluate_purchase_rules", "usage_keys"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made per awarding rule per event; not frozen because that costs 4x (nothing changes one)
 class Award:
     """What one rule gave: points (after limits), one explanation line per point effect, grants, hooks."""
 
@@ -61,18 +64,7 @@ class Award:
     capped_from: int | None = None  # the points before limits, when limits reduced them
 
 
-class Skip(NamedTuple):
-    """A rule whose trigger matched but that gave nothing, and why (for previews and support)."""
-
-    rule: str
-    version: int | None
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "version": self.version, "reason": self.reason}
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made per event; not frozen because that costs 4x (nothing changes one)
 class Evaluation:
     outcome: EarnOutcome  # the base contribution (for a purchase) and every rule's points, ready to post
     awards: tuple[Award, ...] = ()
@@ -113,6 +105,7 @@ def _hook_dict(hook: Hook) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _Draft:
+    step: Step
     version: RuleVersion
     campaign: Campaign | None
     results: list[EffectResult]
@@ -140,33 +133,43 @@ def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Pro
     if include_base and facts.name == "purchase" and facts.purchase is not None:
         base = base_contribution(program, facts.purchase)
     skipped: list[Skip] = []
-    candidates = _candidates(facts, rules, at, local, skipped)
+    plan = rules.plan(facts.name, at)
+    candidates = plan.steps if plan.unfiltered else _candidates(facts, plan.steps, local, skipped)
     base_list = (base,) if base is not None else ()
     if not candidates:
         return Evaluation(EarnOutcome(base_list), skipped=tuple(skipped))
 
-    context = build_context(facts, tz, program.currency, rules.needs(facts.name))  # once per event
+    context = build_context(facts, tz, program.currency, plan.needs, local)  # once per event
     given = EffectInput(context, facts.purchase, base.points if base else 0, program.rounding)
     tracker = Tracker(limits)
     audiences: dict[str, str | None] = {}
     drafts: list[_Draft] = []
-    for version, campaign in candidates:
-        why_not = _why_not(version, campaign, context, audiences)
+    verdicts = plan.verdicts(context)
+    for step in candidates:
+        version, campaign = step.version, step.campaign
+        verdict = None if verdicts is None or step.slot is None else verdicts[step.slot]
+        if verdict is False:
+            skipped.append(step.not_met)  # type: ignore[arg-type]  # a slotted step has a condition
+            continue
+        why_not = None if verdict is True else _why_not(step, context, audiences)
         if why_not is None:
             try:
                 results = [effect.apply(given) for effect in version.effects]
             except ConditionFailed as error:
-                why_not = f"a line filter could not be evaluated: {error}"
+                why_not = Skip(version.rule, version.version, f"a line filter could not be evaluated: {error}")
         if why_not is not None:
-            skipped.append(Skip(version.rule, version.version, why_not))
+            skipped.append(why_not)
             continue
         points = sum(r.points for r in results)
         if points < 0:  # effects are validated never to do this; refuse rather than take points
             raise InvariantViolated(f"rule {version.rule} computed negative points")
-        limit_bounds = _bounds(version, campaign, local)
-        room = tracker.room(limit_bounds, campaign.budget if campaign else None, with_deltas=False)
-        preview = -1 if not room.allowed else points if room.points is None else min(points, room.points)
-        drafts.append(_Draft(version, campaign, results, points, limit_bounds, preview))
+        limit_bounds: tuple[Bound, ...] = ()
+        preview = points
+        if step.capped:
+            limit_bounds = _bounds(version, campaign, local)
+            room = tracker.room(limit_bounds, campaign.budget if campaign else None, with_deltas=False)
+            preview = -1 if not room.allowed else points if room.points is None else min(points, room.points)
+        drafts.append(_Draft(step, version, campaign, results, points, limit_bounds, preview))
 
     awards: list[Award] = []
     for draft in _resolve_exclusive(drafts, skipped):
@@ -192,43 +195,43 @@ def usage_keys(rules: RuleSet, event: str, occurred_at: datetime, program: Progr
     at = require_aware(occurred_at, "occurred_at")
     local = at.astimezone(zone(program.timezone))
     keys: set[UsageKey] = set()
-    for rule, campaign in rules.entries(event):
-        version = rule.version_at(at)
-        if version is not None and (campaign is None or campaign.running_at(at)):
-            keys.update(b.key for b in _bounds(version, campaign, local))
+    for step in rules.plan(event, at).steps:
+        if step.not_running is None and step.capped:
+            keys.update(b.key for b in _bounds(step.version, step.campaign, local))
     return tuple(sorted(keys))
 
 
-def _candidates(facts: EventFacts, rules: RuleSet, at: datetime, local: datetime,
-                skipped: list[Skip]) -> list[tuple[RuleVersion, Campaign | None]]:  # fmt: skip
+def _candidates(facts: EventFacts, steps: tuple[Step, ...], local: datetime,
+                skipped: list[Skip]) -> tuple[Step, ...]:  # fmt: skip
     """Rules that may apply, by trigger, dates, channel, partner and amount - no CEL runs here."""
-    found: list[tuple[RuleVersion, Campaign | None]] = []
+    found: list[Step] = []
     purchase = facts.purchase
-    for rule, campaign in rules.entries(facts.name):
-        version = rule.version_at(at)
-        if version is None or not version.trigger.matches(facts.name, local):
+    for step in steps:
+        version = step.version
+        if version.trigger.cron is not None and not version.trigger.matches(facts.name, local):
             continue
-        reason = None
-        if campaign is not None and not campaign.running_at(at):
-            reason = f"campaign {campaign.id} is not running ({campaign.status.value})"
-        elif version.channels and (purchase is None or purchase.channel.value not in version.channels):
-            reason = "not for this channel"
-        elif version.partners and (purchase is None or purchase.partner not in version.partners):
-            reason = "not for this partner"
-        elif version.limits.min_purchase_minor is not None and (
-            purchase is None or purchase.total.minor < version.limits.min_purchase_minor
-        ):
-            reason = "below the minimum purchase"
-        if reason is None:
-            found.append((version, campaign))
-        else:
-            skipped.append(Skip(rule.id, version.version, reason))
-    found.sort(key=lambda c: (-c[0].priority, c[0].rule))
-    return found
+        if step.not_running is not None:
+            skipped.append(step.not_running)
+            continue
+        if step.prefilter:
+            reason = None
+            if version.channels and (purchase is None or purchase.channel.value not in version.channels):
+                reason = "not for this channel"
+            elif version.partners and (purchase is None or purchase.partner not in version.partners):
+                reason = "not for this partner"
+            elif version.limits.min_purchase_minor is not None and (
+                purchase is None or purchase.total.minor < version.limits.min_purchase_minor
+            ):
+                reason = "below the minimum purchase"
+            if reason is not None:
+                skipped.append(Skip(version.rule, version.version, reason))
+                continue
+        found.append(step)
+    return tuple(found)
 
 
-def _why_not(version: RuleVersion, campaign: Campaign | None, context: EvalContext,
-             audiences: dict[str, str | None]) -> str | None:  # fmt: skip
+def _why_not(step: Step, context: EvalContext, audiences: dict[str, str | None]) -> Skip | None:
+    version, campaign = step.version, step.campaign
     if campaign is not None and campaign.audience is not None:
         if campaign.id not in audiences:
             try:
@@ -236,14 +239,16 @@ def _why_not(version: RuleVersion, campaign: Campaign | None, context: EvalConte
                 audiences[campaign.id] = None if inside else f"not in the audience of campaign {campaign.id}"
             except ConditionFailed as error:
                 audiences[campaign.id] = f"audience of campaign {campaign.id} could not be evaluated: {error}"
-        if audiences[campaign.id] is not None:
-            return audiences[campaign.id]
+        outside = audiences[campaign.id]
+        if outside is not None:
+            return Skip(version.rule, version.version, outside)
     if version.condition is not None:
         try:
             if not version.condition.holds(context):
-                return f"condition not met: {version.condition.source}"
+                return step.not_met
         except ConditionFailed as error:
-            return f"condition could not be evaluated ({error}): counts as not met"
+            return Skip(version.rule, version.version,
+                        f"condition could not be evaluated ({error}): counts as not met")  # fmt: skip
     return None
 
 
@@ -274,18 +279,21 @@ def _resolve_exclusive(drafts: list[_Draft], skipped: list[Skip]) -> list[_Draft
 
 def _apply_limits(draft: _Draft, tracker: Tracker, at: datetime, tz: Any, skipped: list[Skip]) -> Award | None:
     version, campaign = draft.version, draft.campaign
+    points, why = draft.points, ""
     budget = campaign.budget if campaign else None
-    room = tracker.room(draft.limits, budget)
-    if not room.allowed:
-        skipped.append(Skip(version.rule, version.version, room.why))
-        return None
-    points = draft.points if room.points is None else min(draft.points, room.points)
+    if draft.step.capped:
+        room = tracker.room(draft.limits, budget)
+        if not room.allowed:
+            skipped.append(Skip(version.rule, version.version, room.why))
+            return None
+        points, why = (draft.points if room.points is None else min(draft.points, room.points)), room.why
     if points == 0 and not draft.gives_more_than_points:
-        reason = f"limit reached: {room.why}" if draft.points else "nothing to award"
+        reason = f"limit reached: {why}" if draft.points else "nothing to award"
         skipped.append(Skip(version.rule, version.version, reason))
         return None
-    tracker.record(draft.limits, budget, points)
-    results = _cap(draft.results, points, room.why) if points < draft.points else draft.results
+    if draft.step.capped:
+        tracker.record(draft.limits, budget, points)
+    results = _cap(draft.results, points, why) if points < draft.points else draft.results
     contributions = tuple(_contribution(version, campaign, r, at, tz) for r in results if r.points > 0)
     rule, number = version.rule, version.version
     grants: tuple[Grant, ...] = ()
