@@ -125,6 +125,9 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "PATCH /campaigns/{campaign_id}": {"status": "ended", "budget": 10**9},
         "POST /events": {"name": "review.created", "member_id": member},
         "POST /purchases/preview": {"member_id": member, "total": "10.00", "currency": "EUR"},
+        # tiers (issue 4)
+        # wallet and checkout (issue 4)
+        # club (issue 4)
     }  # fmt: skip
     if not op.has_body:
         return None

@@ -35,6 +35,9 @@ TITLES: dict[str, dict[str, str]] = {
                                 "de": "Die erste Anfrage läuft noch"},
     "invalid_idempotency_key": {"en": "Invalid Idempotency-Key", "de": "Ungültiger Idempotency-Key"},
     "internal_error": {"en": "Internal error", "de": "Interner Fehler"},
+    # tiers (issue 4)
+    # wallet and checkout (issue 4)
+    # club (issue 4)
 }  # fmt: skip
 
 

@@ -27,6 +27,9 @@ class UnitOfWork(Protocol):
     checks: Any
     rules: Any  # rules, versions, campaigns, budgets, usage counters (treue.store.rules.Rules)
     events: Any  # custom events
+    tiers: Any  # tier ladders and member tier state (treue.store.tiers.Tiers)
+    wallet: Any  # cashback wallets and checkout holds (treue.store.wallet.Wallet)
+    club: Any  # paid club plans, subscriptions, payments (treue.store.club.Club)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

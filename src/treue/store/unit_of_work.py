@@ -13,8 +13,11 @@ from treue.ids import new_id
 from treue.store import repositories as r
 from treue.store.batch import InsertBatch
 from treue.store.checks import Checks
+from treue.store.club import Club
 from treue.store.database import READ_ONLY
 from treue.store.rules import Events, Rules
+from treue.store.tiers import Tiers
+from treue.store.wallet import Wallet
 
 
 class SqlUnitOfWork:
@@ -56,6 +59,9 @@ class SqlUnitOfWork:
             self.checks = Checks(conn)
             self.rules = Rules(conn, self.batch)
             self.events = Events(conn, self.batch)
+            self.tiers = Tiers(conn, self.batch)
+            self.wallet = Wallet(conn, self.batch)  # cashback wallets and checkout holds
+            self.club = Club(conn, self.batch)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,13 @@
+"""Storage of the club part of issue 4 (see services/club.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from treue.store.batch import InsertBatch
+
+
+class Club:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
+        self.conn = conn
+        self.batch = batch

@@ -1,0 +1,13 @@
+"""Storage of the wallet part of issue 4 (see services/wallet.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from treue.store.batch import InsertBatch
+
+
+class Wallet:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
+        self.conn = conn
+        self.batch = batch
