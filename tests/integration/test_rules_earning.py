@@ -257,6 +257,29 @@ def test_points_a_refund_forgives_keep_their_budget_spent(uow_factory, program_i
     assert get_campaign(uow_factory(), program_id, "spring")["budget"]["spent"] == 100
 
 
+def test_a_refund_gives_back_the_members_cap_and_a_whole_refund_the_award(uow_factory, program_id, now):
+    rule(uow_factory, program_id, now, "monthly", fixed(300), limits={"per_member": [{"points": 500, "per": "month"}]})
+    rule(uow_factory, program_id, now, "first", fixed(40), limits={"once_per_member": True})
+    member = enrol(uow_factory, program_id, now)
+    first = buy(uow_factory, program_id, member, "10.00", WEDNESDAY)
+    second = buy(uow_factory, program_id, member, "10.00", WEDNESDAY + timedelta(minutes=1))
+    assert by_rule(first["explanation"]) == {"base": 10, "monthly": 300, "first": 40}
+    assert by_rule(second["explanation"]) == {"base": 10, "monthly": 200}  # capped: 500 a month
+
+    half = refund_purchase(uow_factory(), program_id, UUID(first["id"]), RefundPurchase(amount="5.00"), WEDNESDAY)
+    assert half["points_taken_back"] == 175
+    [reverse] = [e for e in get_history(uow_factory(), program_id, member) if e["kind"] == "reverse"]
+    assert {u["owner"]: (u["points"], u["awards"]) for u in reverse["explanation"]["usage_returned"]} == {
+        "monthly": (150, 0), "first": (20, 0)}  # the award stays counted while part of the purchase is kept
+    third = buy(uow_factory, program_id, member, "10.00", WEDNESDAY + timedelta(minutes=2))
+    assert by_rule(third["explanation"]) == {"base": 10, "monthly": 150}  # the cap's room came back, "first" did not
+
+    refund_purchase(uow_factory(), program_id, UUID(first["id"]), RefundPurchase(), WEDNESDAY)  # the rest
+    fourth = buy(uow_factory, program_id, member, "10.00", WEDNESDAY + timedelta(minutes=3))
+    assert by_rule(fourth["explanation"]) == {"base": 10, "monthly": 150, "first": 40}
+    assert_verified(uow_factory, program_id)
+
+
 # -- the hot path --------------------------------------------------------------------------------------
 @contextmanager
 def statements(engine) -> Iterator[list[str]]:

@@ -160,6 +160,8 @@ def post_earn(uow: UnitOfWork, program: Program, member_id: UUID, earning: Earni
     stored = {**evaluation.explanation(), **explanation}
     if evaluation.budgets:
         stored["budgets"] = budgets_spent(evaluation)
+    if evaluation.usage:
+        stored["usage"] = usage_counted(evaluation)
     transfer = Transfer(
         transfer_id, TransferKind.EARN, occurred_at,
         move(system_account_id(program.id, AccountKind.ISSUANCE), account.account_id, points),
@@ -181,6 +183,12 @@ def post_earn(uow: UnitOfWork, program: Program, member_id: UUID, earning: Earni
 def budgets_spent(evaluation: Evaluation) -> list[dict[str, Any]]:
     """For the stored explanation: what the earn took from each campaign's budget (a refund gives it back)."""
     return [{"campaign": d.campaign, "points": d.points} for d in evaluation.budgets if d.points]
+
+
+def usage_counted(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """For the stored explanation: what the earn added to the member's usage counters (a refund gives it back)."""
+    return [{"scope": d.key.scope.value, "owner": d.key.owner, "period": d.key.period.value, "key": d.key.key,
+             "points": d.points, "awards": d.awards} for d in evaluation.usage]  # fmt: skip
 
 
 def lots_view(lots: list[NewLot]) -> list[dict[str, Any]]:

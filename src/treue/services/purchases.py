@@ -26,6 +26,7 @@ from treue.domain.purchases import (
 )
 from treue.domain.rules.context import EventFacts
 from treue.domain.rules.evaluator import Evaluation
+from treue.domain.rules.limits import Period, Scope, UsageDelta, UsageKey
 from treue.ids import new_id
 from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
 from treue.services.members import resolve_member
@@ -227,6 +228,9 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
                                           row["refunded_minor"], amount.minor, points, taken, program.rounding)  # fmt: skip
                 for share in returned:
                     uow.rules.return_budget(program_id, share["campaign"], share["points"])
+                usage_back = _usage_shares(earn["explanation"] if earn else {}, purchase.total.minor,
+                                           row["refunded_minor"], amount.minor, points, taken, program.rounding)  # fmt: skip
+                uow.rules.return_usage(program_id, purchase.member_id, [d for d, _ in usage_back])
                 transfer = Transfer(
                     transfer_id, TransferKind.REVERSE, occurred_at,
                     move(account.account_id, system_account_id(program_id, AccountKind.ISSUANCE), taken),
@@ -235,7 +239,8 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
                                  "refund": amount.format(), "currency": amount.currency, "points_due": points,
                                  "points_taken_back": taken, "points_forgiven": forgiven,
                                  "return_policy": program.return_policy.value,
-                                 **({"budgets_returned": returned} if returned else {})},
+                                 **({"budgets_returned": returned} if returned else {}),
+                                 **({"usage_returned": [view for _, view in usage_back]} if usage_back else {})},
                 )  # fmt: skip
                 uow.ledger.record(program_id, transfer, [(account, result.draw)], now)
         refund = {
@@ -300,6 +305,26 @@ def _budget_shares(earn_explanation: dict[str, Any], total_minor: int, refunded_
         if share > 0:
             shares.append({"campaign": spent["campaign"], "points": share})
     return shares
+
+
+def _usage_shares(earn_explanation: dict[str, Any], total_minor: int, refunded_before: int, refund_minor: int,
+                  points_due: int, points_taken: int, rounding: Rounding) -> list[tuple[UsageDelta, dict[str, Any]]]:  # fmt: skip
+    """What a refund gives back to the member's usage counters (caps such as "500 bonus points a month"), with
+    its view: points like the campaign budgets (`_budget_shares`); the award itself only when this refund
+    completes the refund of the whole purchase, so a "once per member" first-purchase bonus can be earned
+    again after the first purchase went back, but not after a partial return."""
+    whole = refunded_before + refund_minor >= total_minor
+    found = []
+    for used in earn_explanation.get("usage", ()):
+        share = points_to_take_back(used["points"], total_minor, refunded_before, refund_minor, rounding)
+        if points_taken < points_due:
+            share = divide(share * points_taken, points_due, Rounding.FLOOR)
+        awards = used["awards"] if whole else 0
+        if share > 0 or awards > 0:
+            key = UsageKey(Scope(used["scope"]), used["owner"], Period(used["period"]), used["key"])
+            found.append((UsageDelta(key, share, awards), {**{k: used[k] for k in ("scope", "owner", "key")},
+                                                             "points": share, "awards": awards}))  # fmt: skip
+    return found
 
 
 def _check_items_left(purchase: Purchase, lines: list[tuple[str, int]], earlier: list[dict[str, Any]]) -> None:

@@ -300,6 +300,18 @@ class Rules:
         )
         self.conn.execute(statement, rows)
 
+    def return_usage(self, program_id: UUID, member_id: UUID, deltas: Sequence[UsageDelta]) -> None:
+        """Take back from the member's usage counters what a refunded earn had added (`deltas` positive).
+        An UPDATE, not an upsert: the rows exist since the earn, and the CHECK refuses a negative insert row."""
+        u = t.rule_usage
+        for d in deltas:
+            self.conn.execute(
+                update(u).where(u.c.program_id == program_id, u.c.member_id == member_id,
+                                u.c.scope == d.key.scope.value, u.c.owner == d.key.owner,
+                                u.c.period == d.key.period.value, u.c.period_key == d.key.key)
+                .values(points=u.c.points - d.points, awards=u.c.awards - d.awards)
+            )  # fmt: skip
+
     def usage_of(self, program_id: UUID, member_id: UUID) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             select(t.rule_usage).where(t.rule_usage.c.program_id == program_id,
