@@ -49,6 +49,12 @@ def test_a_preview_explains_rule_by_rule_and_writes_nothing(uow_factory, program
     assert [r["rule"] for r in preview["rules"]] == ["base", "saturday", "per-item", "sofa", "spring-bonus",
                                                      "welcome"]  # fmt: skip
     assert [line["amount"] for line in preview["lines"]] == ["400.00", "20.00"]
+    # Line by line: the base and the multiplier by amount, each line filter's rule on its own lines only.
+    assert [(line["points"], line["rules"]) for line in preview["lines"]] == [
+        (1400, [{"rule": "base", "points": 400}, {"rule": "saturday", "points": 400}, {"rule": "sofa", "points": 600}]),
+        (42, [{"rule": "base", "points": 20}, {"rule": "saturday", "points": 20}, {"rule": "per-item", "points": 2}]),
+    ]  # fmt: skip
+    assert preview["cart_points"] == [{"rule": "spring-bonus", "points": 25}, {"rule": "welcome", "points": 100}]
     skipped = {s["rule"]: s["reason"] for s in preview["skipped"]}
     assert skipped["big-cart"] == "exclusive group promo: rule saturday applies instead"
     assert skipped["online"] == "not for this channel"

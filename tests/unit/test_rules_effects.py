@@ -22,7 +22,7 @@ def test_points_per_amount_counts_only_eligible_lines():
                 "exclude_skus": ["GIFTCARD"]}  # fmt: skip
     result = run([rule("coffee", per_euro)], purchase("32.00", *CART))
     assert points_by_rule(result)["coffee"] == 18  # 2 points x 9.00 EUR of coffee
-    assert result.outcome.contributions[1].details == {"eligible_amount": "9.00"}
+    assert result.outcome.contributions[1].details == {"eligible_amount": "9.00", "lines": [0]}  # the lines counted
 
 
 def test_points_per_amount_on_a_discounted_order_counts_what_was_paid():

@@ -24,6 +24,7 @@ from treue.domain.purchases import (
     points_to_take_back,
     refund_amount_of_lines,
 )
+from treue.domain.rules.attribution import attribute
 from treue.domain.rules.context import EventFacts
 from treue.domain.rules.evaluator import Evaluation
 from treue.domain.rules.limits import Period, Scope, UsageDelta, UsageKey
@@ -154,12 +155,17 @@ def preview_view(purchase: Purchase, evaluation: Evaluation, points: int, lots: 
                  member_id: UUID | None) -> dict[str, Any]:  # fmt: skip
     currency = purchase.total.currency
     explained = evaluation.explanation()
+    # Which line earned what (an anonymous cart earns nothing, so its lines show what a member would earn).
+    spread = attribute(purchase.lines, evaluation.outcome.contributions)
     view: dict[str, Any] = {
         "member_id": str(member_id) if member_id else None, "total": purchase.total.format(), "currency": currency,
         "occurred_at": purchase.occurred_at.isoformat(), "points": points,
         "lines": [{"sku": x.sku, "category": x.category, "name": x.name, "quantity": x.quantity,
                    "unit_price": Money(x.unit_price_minor, currency).format(),
-                   "amount": Money(x.amount_minor, currency).format()} for x in purchase.lines],
+                   "amount": Money(x.amount_minor, currency).format(), "points": got.points,
+                   "rules": [{"rule": rule, "points": share} for rule, share in got.rules]}
+                  for x, got in zip(purchase.lines, spread.lines, strict=True)],
+        "cart_points": [{"rule": rule, "points": share} for rule, share in spread.cart],
         "rules": explained["rules"], "grants": explained.get("grants", []), "hooks": explained.get("hooks", []),
         "skipped": [s.as_dict() for s in evaluation.skipped],
         "lots": [{"points": lot.amount, "available_at": lot.available_at.isoformat()} for lot in lots],

@@ -104,10 +104,20 @@ class PreviewCreate(Input):
     lines: list[Line] = Field(default_factory=list, max_length=1000)
 
 
+class PreviewLineOut(Output):
+    sku: str
+    quantity: int
+    amount: str
+    points: int = Field(description="the points this line earns, of all rules (they add up with cart_points)")
+    rules: list[dict[str, Any]] = Field(description="[{rule, points}]: which rules counted this line, and for how much")
+
+
 class PreviewOut(Output):
     member_id: str | None
     total: str
     currency: str
     points: int
+    lines: list[PreviewLineOut]
+    cart_points: list[dict[str, Any]] = Field(description="[{rule, points}]: points for the whole cart, no line's")
     rules: list[dict[str, Any]]
     skipped: list[dict[str, Any]]

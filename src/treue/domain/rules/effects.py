@@ -124,26 +124,42 @@ class LineSelection:
     def everything(self) -> bool:
         return self.filter is None and not self.exclude_skus
 
-    def lines(self, given: EffectInput) -> list[PurchaseLine]:
+    def chosen(self, given: EffectInput) -> list[int] | None:
+        """Indices of the lines counted; None: every line (no filter, nothing excluded)."""
         purchase = given.purchase
         if purchase is None:
             return []
+        if self.everything:
+            return None
         passing = self.filter.eligible(given.context) if self.filter else [True] * len(purchase.lines)
-        return [line for line, ok in zip(purchase.lines, passing, strict=True)
+        return [index for index, (line, ok) in enumerate(zip(purchase.lines, passing, strict=True))
                 if ok and line.sku not in self.exclude_skus]  # fmt: skip
 
-    def amount(self, given: EffectInput) -> int:
-        """The eligible amount paid, in minor units."""
+    def lines(self, given: EffectInput, chosen: list[int] | None) -> list[PurchaseLine]:
+        purchase = given.purchase
+        if purchase is None:
+            return []
+        return list(purchase.lines) if chosen is None else [purchase.lines[i] for i in chosen]
+
+    def amount(self, given: EffectInput, chosen: list[int] | None) -> int:
+        """The eligible amount paid, in minor units, of the `chosen` lines."""
         purchase = given.purchase
         if purchase is None:
             return 0
         if not purchase.lines:
             return purchase.total.minor if self.filter is None else 0
+        if chosen is None:
+            return purchase.total.minor
         line_total = sum(line.amount_minor for line in purchase.lines)
-        gross = sum(line.amount_minor for line in self.lines(given))
+        gross = sum(purchase.lines[i].amount_minor for i in chosen)
         if gross == line_total:
             return purchase.total.minor
         return divide(gross * purchase.total.minor, line_total, given.rounding)
+
+    @staticmethod
+    def details(chosen: list[int] | None, **found: object) -> dict[str, object]:
+        """Effect details, with the lines counted when not every line was (for the line-by-line preview)."""
+        return found if chosen is None else {**found, "lines": chosen}
 
     def describe(self) -> str:
         parts = []
@@ -164,11 +180,13 @@ class PointsPerAmount:
     pending: Duration | None = None
 
     def apply(self, given: EffectInput) -> EffectResult:
-        amount = self.lines.amount(given)
+        chosen = self.lines.chosen(given)
+        amount = self.lines.amount(given, chosen)
         points = divide(amount * self.points, self.per.minor, given.rounding)
         spent = Money(amount, self.per.currency)
         why = f"{self.points} point(s) per {self.per} on {spent}{self.lines.describe()}"
-        return EffectResult(points, why, pending=self.pending, details={"eligible_amount": spent.format()})
+        details = self.lines.details(chosen, eligible_amount=spent.format())
+        return EffectResult(points, why, pending=self.pending, details=details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +198,11 @@ class PointsPerItem:
     pending: Duration | None = None
 
     def apply(self, given: EffectInput) -> EffectResult:
-        items = sum(line.quantity for line in self.lines.lines(given))
+        chosen = self.lines.chosen(given)
+        items = sum(line.quantity for line in self.lines.lines(given, chosen))
         why = f"{self.points} point(s) per item x {items} item(s){self.lines.describe()}"
-        return EffectResult(items * self.points, why, pending=self.pending, details={"items": items})
+        details = self.lines.details(chosen, items=items)
+        return EffectResult(items * self.points, why, pending=self.pending, details=details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +259,7 @@ class CashbackPercent:
     lines: LineSelection = LineSelection()
 
     def apply(self, given: EffectInput) -> EffectResult:
-        amount = self.lines.amount(given)
+        amount = self.lines.amount(given, self.lines.chosen(given))
         share = self.percent / 100
         cashback = Money(divide(amount * share.numerator, share.denominator, given.rounding), self.currency)
         text = decimal_text(self.percent)
