@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from treue.cli.analytics import analytics as analytics_app
 from treue.cli.checkout import checkout as checkout_app
 from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
@@ -39,7 +40,8 @@ jobs = typer.Typer(help="Run background jobs by hand.", no_args_is_help=True)
 importer = typer.Typer(help="Bulk import.", no_args_is_help=True)
 for sub, name in ((programs, "programs"), (members, "members"), (purchases, "purchases"), (rewards, "rewards"),
                   (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import"), (rules_app, "rules"),
-                  (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club")):  # fmt: skip
+                  (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
+                  (analytics_app, "analytics")):  # fmt: skip
     app.add_typer(sub, name=name)
 
 Program = Annotated[str, typer.Option("--program", "-p", help="programme id")]
