@@ -30,6 +30,7 @@ class UnitOfWork(Protocol):
     tiers: Any  # tier ladders and member tier state (treue.store.tiers.Tiers)
     wallet: Any  # cashback wallets and checkout holds (treue.store.wallet.Wallet)
     club: Any  # paid club plans, subscriptions, payments (treue.store.club.Club)
+    simulation: Any  # the simulator's bulk reads (treue.store.simulation.SimulationSource)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -16,6 +16,7 @@ from treue.store.checks import Checks
 from treue.store.club import Club
 from treue.store.database import READ_ONLY
 from treue.store.rules import Events, Rules
+from treue.store.simulation import SimulationSource
 from treue.store.tiers import Tiers
 from treue.store.wallet import Wallet
 
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
             self.tiers = Tiers(conn, self.batch)
             self.wallet = Wallet(conn, self.batch)  # cashback wallets and checkout holds
             self.club = Club(conn, self.batch)
+            self.simulation = SimulationSource(conn)  # what the simulator replays (read only)
         return self
 
     def __exit__(self, *exc: object) -> None:

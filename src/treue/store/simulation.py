@@ -1,0 +1,79 @@
+"""What the simulator replays, read in bulk: the period's purchases and events in time order, and what is
+known of their members before the period (one aggregate query, not one per member)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, func, select
+
+from treue.domain.simulation import MemberFacts
+from treue.store import tables as t
+from treue.store.rows import purchase_from_row
+
+BATCH = 5_000  # rows fetched per round trip (server-side cursor on PostgreSQL)
+
+
+class SimulationSource:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def count(self, program_id: UUID, start: datetime, end: datetime) -> int:
+        p = t.purchases
+        query = select(func.count()).where(p.c.program_id == program_id, p.c.occurred_at >= start,
+                                           p.c.occurred_at < end)  # fmt: skip
+        e = t.events
+        events = select(func.count()).where(e.c.program_id == program_id, e.c.occurred_at >= start,
+                                            e.c.occurred_at < end)  # fmt: skip
+        return int(self.conn.execute(query).scalar_one()) + int(self.conn.execute(events).scalar_one())
+
+    def members(self, program_id: UUID, start: datetime, end: datetime) -> dict[UUID, MemberFacts]:
+        """The members active in [start, end) with their purchase count and net spend before `start`."""
+        p, e, m = t.purchases, t.events, t.members
+        active = (
+            select(p.c.member_id.label("id")).where(p.c.program_id == program_id, p.c.occurred_at >= start,
+                                                    p.c.occurred_at < end, p.c.member_id.is_not(None))
+            .union(select(e.c.member_id).where(e.c.program_id == program_id, e.c.occurred_at >= start,
+                                               e.c.occurred_at < end))
+        ).subquery()  # fmt: skip
+        before = (
+            select(p.c.member_id, func.count().label("purchases"),
+                   func.sum(p.c.total_minor - p.c.refunded_minor).label("spend"))
+            .where(p.c.program_id == program_id, p.c.occurred_at < start, p.c.member_id.is_not(None))
+            .group_by(p.c.member_id)
+        ).subquery()  # fmt: skip
+        query = (
+            select(m.c.id, m.c.enrolled_at, m.c.birthday, m.c.attributes, before.c.purchases, before.c.spend)
+            .join(active, active.c.id == m.c.id)
+            .outerjoin(before, before.c.member_id == m.c.id)
+            .where(m.c.program_id == program_id)
+        )  # fmt: skip
+        found = {}
+        for row in self.conn.execute(query):
+            count, spend = int(row.purchases or 0), int(row.spend or 0)
+            found[row.id] = MemberFacts(row.enrolled_at, row.birthday, row.attributes or {}, None, count, spend)
+        return found
+
+    def stream(self, program_id: UUID, start: datetime, end: datetime) -> Iterator[tuple[str, Any]]:
+        """("purchase", (Purchase, refunded_minor)) and ("event", row) in time order (purchases first on a tie)."""
+        p, e = t.purchases, t.events
+        purchases = (
+            select(p).where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end))
+            .order_by(p.c.occurred_at, p.c.id)
+        )  # fmt: skip
+        events = (
+            select(e.c.id, e.c.member_id, e.c.name, e.c.attributes, e.c.occurred_at)
+            .where(e.c.program_id == program_id, e.c.occurred_at >= start, e.c.occurred_at < end)
+            .order_by(e.c.occurred_at, e.c.id)
+        )  # fmt: skip
+        # Two cursors open at once: events are few next to purchases, so they are read first (and kept), the
+        # purchases streamed.
+        event_rows = [(row.occurred_at, 1, "event", row) for row in self.conn.execute(events)]
+        rows = self.conn.execution_options(stream_results=True, yield_per=BATCH).execute(purchases)
+        bought = ((row.occurred_at, 0, "purchase", (purchase_from_row(row), int(row.refunded_minor))) for row in rows)
+        for _, _, kind, item in heapq.merge(bought, event_rows, key=lambda entry: entry[:2]):
+            yield kind, item
