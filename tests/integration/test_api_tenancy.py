@@ -125,9 +125,16 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "PATCH /campaigns/{campaign_id}": {"status": "ended", "budget": 10**9},
         "POST /events": {"name": "review.created", "member_id": member},
         "POST /purchases/preview": {"member_id": member, "total": "10.00", "currency": "EUR"},
+        "POST /simulations": {"draft": {"format": "treue.rules/1", "rules": [], "campaigns": []},
+                              "from": "2026-03-01", "to": "2026-03-31"},
         # tiers (issue 4)
         # wallet and checkout (issue 4)
         # club (issue 4)
+        "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
+        "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
+        "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},
+        "POST /members/{member_id}/club/payments": {"provider_reference": "b-ref", "amount": "9.90", "currency": "EUR"},
+        "POST /members/{member_id}/club/cancel": {"at_period_end": False},
     }  # fmt: skip
     if not op.has_body:
         return None

@@ -18,6 +18,7 @@ from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
+from treue.cli.simulate import simulate
 from treue.cli.tiers import tiers as tiers_app
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
@@ -43,6 +44,7 @@ for sub, name in ((programs, "programs"), (members, "members"), (purchases, "pur
                   (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
                   (analytics_app, "analytics")):  # fmt: skip
     app.add_typer(sub, name=name)
+app.command("simulate")(simulate)
 
 Program = Annotated[str, typer.Option("--program", "-p", help="programme id")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON")]

@@ -130,7 +130,7 @@ class Replay:
     def report(self, top: int = 10) -> dict[str, Any]:
         program = self.program
         net = self.points_issued - self.points_taken_back
-        liability = point_value(program, net)
+        liability = program.points_value(net)
         revenue = Money(self.revenue_minor, program.currency)
         per_100 = None
         if self.revenue_minor > 0:  # cost of the points per 100 currency units of revenue, in minor units
@@ -143,14 +143,9 @@ class Replay:
             "points_taken_back": self.points_taken_back, "points_net": net,
             "projected_liability": liability.format(),
             "cost_per_100_revenue": per_100.format() if per_100 is not None else None,
-            "top_rules": [{"rule": rule, "points": points, "cost": point_value(program, points).format()}
+            "top_rules": [{"rule": rule, "points": points, "cost": program.points_value(points).format()}
                           for rule, points in rules[:top]],
         }  # fmt: skip
-
-
-def point_value(program: Program, points: int) -> Money:
-    """What `points` are worth at the programme's point value, rounded down to a minor unit."""
-    return Money(points * program.point_value_minor // program.point_value_points, program.currency)
 
 
 def most_affected(current: Replay, draft: Replay, top: int = 10) -> list[dict[str, Any]]:

@@ -1,0 +1,91 @@
+"""The simulator: the current side reproduces what was recorded; the draft side follows the draft; nothing is
+written; the period is in the programme's timezone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+import pytest
+
+from tests.integration.api_helpers import Api
+from tests.integration.helpers import buy, enrol
+from tests.integration.rules_helpers import event, fixed, rule
+from treue.domain.errors import InvalidInput, RuleInvalid
+from treue.services.points import get_balance
+from treue.services.purchases import RefundPurchase, get_purchase, refund_purchase
+from treue.services.simulation import simulate
+
+DRAFT = {
+    "format": "treue.rules/1",
+    "rules": [
+        {"id": "double", "trigger": "purchase", "effects": [{"type": "multiplier", "factor": "2"}]},
+        {"id": "welcome", "trigger": "purchase", "effects": [fixed(100)], "limits": {"once_per_member": True}},
+        {"id": "review", "trigger": "review.created", "effects": [fixed(50)]},
+    ],
+    "campaigns": [],
+}
+
+
+def at(day: int, hour: int = 10, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
+
+def test_a_draft_is_replayed_beside_the_current_rules_and_nothing_is_written(uow_factory, program_id, now):
+    rule(uow_factory, program_id, now, "bonus", fixed(10), condition="purchase.total >= 2000")
+    anna, ben = enrol(uow_factory, program_id, now), enrol(uow_factory, program_id, now)
+    recorded = [buy(uow_factory, program_id, anna, "30.00", at(4)), buy(uow_factory, program_id, anna, "10.00", at(5)),
+                buy(uow_factory, program_id, ben, "50.00", at(6)), buy(uow_factory, program_id, None, "25.00", at(6))]  # fmt: skip
+    buy(uow_factory, program_id, anna, "40.00", at(7, 23, 30))  # 00:30 on 8 March in Berlin: after the period
+    event(uow_factory, program_id, anna, "review.created", at(5, 12))
+    refund_purchase(uow_factory(), program_id, UUID(recorded[2]["id"]), RefundPurchase(amount="25.00"), at(6, 12))
+    balances = [get_balance(uow_factory(), program_id, m, at(9))["points"] for m in (anna, ben)]
+
+    report = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7))
+
+    current, draft = report["current"], report["draft"]
+    earned = sum(get_purchase(uow_factory(), program_id, UUID(p["id"]))["points_earned"] for p in recorded)
+    assert current["points_issued"] == earned == 40 + 10 + 60  # today's rules reproduce what was recorded
+    assert (current["purchases"], current["events"], current["members"]) == (4, 1, 2)
+    assert current["revenue"] == "90.00"  # 30 + 10 + (50 - 25 refunded) + 25 anonymous
+    assert (current["points_taken_back"], current["points_net"]) == (30, 80)
+    # Draft: Anna 30 + 30 + 100 welcome, review 50, then 10 + 10; Ben 50 + 50 + 100, half refunded.
+    assert (draft["points_issued"], draft["points_taken_back"], draft["points_net"]) == (430, 100, 330)
+    assert draft["top_rules"][:2] == [{"rule": "welcome", "points": 200, "cost": "2.00"},
+                                      {"rule": "base", "points": 90, "cost": "0.90"}]  # fmt: skip
+    assert draft["projected_liability"] == "3.30" and current["projected_liability"] == "0.80"
+    assert draft["cost_per_100_revenue"] == "3.66"  # 3.30 per 90.00 of revenue, rounded down
+    assert report["difference"] == {"points_issued": 320, "points_net": 250}
+    assert [(m["member_id"], m["change"]) for m in report["most_affected"]] == [(str(anna), 180), (str(ben), 70)]
+    assert [get_balance(uow_factory(), program_id, m, at(9))["points"] for m in (anna, ben)] == balances
+
+
+def test_bad_drafts_and_periods_are_refused(uow_factory, program_id, now):
+    with pytest.raises(RuleInvalid) as caught:
+        simulate(uow_factory(), program_id, {"rules": [{"id": "x", "trigger": "purchase", "effects": [fixed(-1)]}]},
+                 date(2026, 3, 1), date(2026, 3, 2))  # fmt: skip
+    assert caught.value.extra["location"] == "rules[0].effects[0].points"
+    with pytest.raises(InvalidInput):
+        simulate(uow_factory(), program_id, DRAFT, date(2026, 3, 2), date(2026, 3, 1))
+    buy(uow_factory, program_id, None, "5.00", at(4))
+    buy(uow_factory, program_id, None, "5.00", at(4, 11))
+    with pytest.raises(InvalidInput, match="at most 1"):
+        simulate(uow_factory(), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 4), limit=1)
+
+
+def test_the_api_simulates_for_admin_keys_only_and_locates_bad_drafts(engine, now):
+    api = Api(engine, now)
+    shop = api.tenant("Möbelhaus", scopes=("admin", "pos"))
+    member = shop.admin.post("/members", {"external_ref": "sim-1"})["id"]
+    for day, total in ((4, "30.00"), (5, "10.00")):
+        shop.pos.post("/purchases", {"member_id": member, "external_order_id": f"S-{day}", "total": total,
+                                     "currency": "EUR", "occurred_at": at(day).isoformat()})  # fmt: skip
+    body = {"draft": DRAFT, "from": "2026-03-04", "to": "2026-03-07"}
+    report = shop.admin.ok("POST", "/simulations", 200, json=body)  # 200: a report, nothing created
+    assert (report["current"]["points_issued"], report["draft"]["points_issued"]) == (40, 40 + 40 + 100)
+    api.refused(shop.pos, "POST", "/simulations", 403, "forbidden", shop.program_id, json=body)
+    bad = {**body, "draft": {"rules": [{"id": "x", "trigger": "purchase", "condition": "purchase.totl > 1",
+                                        "effects": [fixed(1)]}]}}  # fmt: skip
+    problem = api.refused(shop.admin, "POST", "/simulations", 422, "rule_invalid", shop.program_id, json=bad)
+    assert problem["location"] == "rules[0].condition"
+    api.client.close()
