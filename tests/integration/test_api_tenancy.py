@@ -85,14 +85,15 @@ def build(api: Api, now) -> World:
                                            "effects": [{"type": "fixed_points", "points": 5}]}]})  # fmt: skip
     review = a.pos.post("/events", {"name": "review.created", "member_id": member["id"],
                                     "attributes": {"product": "SOFA"}})  # fmt: skip
-    ids = {"member_id": member["id"], "purchase_id": bought["id"], "reward_id": reward["id"],
+    hold = a.pos.post("/holds", {"member_id": member["id"], "points": 50})  # wallet and checkout (issue 4)
+    ids = {"member_id": member["id"], "purchase_id": bought["id"], "reward_id": reward["id"], "hold_id": hold["id"],
            "redemption_id": redemption["id"], "code": redemption["coupon"]["code"], "key_id": a.pos.key_id,
            "program_id": a.program_id, "other_member_id": other["id"], "rule_id": "a-secret-rule",
            "campaign_id": "a-secret-campaign"}  # fmt: skip
     secrets = [member["id"], other["id"], member["card_number"], other["card_number"], "alice@a.example",
                "+4917011112222", bought["id"], reward["id"], redemption["id"],
                redemption["coupon"]["code"], a.program_id, a.pos.key_id, "a-secret-rule", "a-secret-campaign",
-               "a-secret-campaign-rule", review["id"], review["transfer_id"]]  # fmt: skip
+               "a-secret-campaign-rule", review["id"], review["transfer_id"], hold["id"]]  # fmt: skip
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -128,7 +129,13 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /simulations": {"draft": {"format": "treue.rules/1", "rules": [], "campaigns": []},
                               "from": "2026-03-01", "to": "2026-03-31"},
         # tiers (issue 4)
+        "PUT /tiers": {"basis": "spend", "tiers": [{"code": "basis", "name": {"de": "Basis"}, "threshold": "0"},
+                                                   {"code": "gold", "name": {"de": "Gold"}, "threshold": "1.00"}]},
+        "POST /members/{member_id}/tier/assignment": {"tier": "gold", "reason": "x"},
         # wallet and checkout (issue 4)
+        "POST /checkout/preview": {"member_id": member, "total": "10.00", "currency": "EUR"},
+        "POST /holds": {"member_id": member, "points": 10},
+        "POST /holds/{hold_id}/capture": {"external_order_id": "B-CAPTURE", "total": "10.00", "currency": "EUR"},
         # club (issue 4)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},

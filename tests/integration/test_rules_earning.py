@@ -270,7 +270,9 @@ def test_a_refund_gives_back_the_members_cap_and_a_whole_refund_the_award(uow_fa
     assert half["points_taken_back"] == 175
     [reverse] = [e for e in get_history(uow_factory(), program_id, member) if e["kind"] == "reverse"]
     assert {u["owner"]: (u["points"], u["awards"]) for u in reverse["explanation"]["usage_returned"]} == {
-        "monthly": (150, 0), "first": (20, 0)}  # the award stays counted while part of the purchase is kept
+        "monthly": (150, 0),
+        "first": (20, 0),
+    }  # the award stays counted while part of the purchase is kept
     third = buy(uow_factory, program_id, member, "10.00", WEDNESDAY + timedelta(minutes=2))
     assert by_rule(third["explanation"]) == {"base": 10, "monthly": 150}  # the cap's room came back, "first" did not
 

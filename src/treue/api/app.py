@@ -11,7 +11,18 @@ from sqlalchemy import Engine, text
 
 from treue import __version__
 from treue.api import errors
-from treue.api.routes import checkout, club, members, programs, purchases, rewards, rules, simulation, tiers
+from treue.api.routes import (
+    analytics,
+    checkout,
+    club,
+    members,
+    programs,
+    purchases,
+    rewards,
+    rules,
+    simulation,
+    tiers,
+)
 from treue.store.database import make_engine
 from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
@@ -35,7 +46,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
     app.state.uow = SqlUnitOfWorkFactory(engine)
     app.state.clock = clock
     errors.install(app)
-    for module in (programs, members, purchases, rewards, rules, tiers, checkout, club, simulation):
+    for module in (programs, members, purchases, rewards, rules, tiers, checkout, club, simulation, analytics):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["operations"])

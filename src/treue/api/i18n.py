@@ -36,8 +36,32 @@ TITLES: dict[str, dict[str, str]] = {
     "invalid_idempotency_key": {"en": "Invalid Idempotency-Key", "de": "Ungültiger Idempotency-Key"},
     "internal_error": {"en": "Internal error", "de": "Interner Fehler"},
     # tiers (issue 4)
+    "no_tier_ladder": {"en": "The programme has no tier ladder", "de": "Das Programm hat keine Stufenleiter"},
+    "tier_unknown": {"en": "Unknown tier", "de": "Unbekannte Stufe"},
+    "tier_in_use": {"en": "Members still hold this tier", "de": "Mitglieder haben diese Stufe noch"},
     # wallet and checkout (issue 4)
+    "insufficient_wallet": {"en": "Not enough money in the wallet", "de": "Nicht genügend Guthaben im Wallet"},
+    "hold_not_active": {"en": "The checkout hold is no longer active",
+                        "de": "Die Reservierung an der Kasse ist nicht mehr aktiv"},
+    "hold_exceeded": {"en": "More than the hold keeps", "de": "Mehr als die Reservierung enthält"},
+    "below_minimum_redemption": {"en": "Fewer points than the minimum redemption",
+                                 "de": "Weniger Punkte als die Mindesteinlösung"},
+    "payment_exceeds_total": {"en": "Points and wallet pay more than the cart costs",
+                              "de": "Punkte und Guthaben übersteigen den Warenkorbwert"},
     # club (issue 4)
+    "club_plan_exists": {"en": "A club plan with this code exists already",
+                         "de": "Ein Club-Tarif mit diesem Code existiert bereits"},
+    "club_plan_unavailable": {"en": "The club plan is not available", "de": "Der Club-Tarif ist nicht verfügbar"},
+    "club_already_subscribed": {"en": "The member is in the club already", "de": "Das Mitglied ist bereits im Club"},
+    "club_subscription_ended": {"en": "The club membership has ended", "de": "Die Club-Mitgliedschaft ist beendet"},
+    "club_period_invalid": {"en": "Not the billing period to pay next",
+                            "de": "Nicht der als Nächstes zu zahlende Abrechnungszeitraum"},
+    "club_period_paid": {"en": "The billing period is paid already", "de": "Der Abrechnungszeitraum ist bereits bezahlt"},
+    "club_payment_mismatch": {"en": "The payment does not match the price",
+                              "de": "Die Zahlung entspricht nicht dem Preis"},
+    "club_payment_required": {"en": "The first period must be paid", "de": "Der erste Zeitraum muss bezahlt sein"},
+    "club_payment_reference_reused": {"en": "Payment reference already recorded with other details",
+                                      "de": "Zahlungsreferenz bereits mit anderen Angaben erfasst"},
 }  # fmt: skip
 
 

@@ -17,6 +17,8 @@ from treue.services.members import EnrolMember, enrol_member
 from treue.services.programs import create_program, list_programs
 from treue.services.purchases import LineInput, RecordPurchase, RefundPurchase, record_purchase, refund_purchase
 from treue.services.rewards import create_reward, redeem_reward
+from treue.services.rules import create_rule
+from treue.services.tiers import set_ladder
 from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
 NAME = "Möbelhaus Demo"
@@ -38,6 +40,23 @@ REWARDS: list[dict[str, Any]] = [
     {"name": {"de": "Einrichtungsberatung zu Hause", "en": "Interior design consultation at home"},
      "type": "experience", "cost_points": 6000, "stock": 10, "per_member_limit": 1},
 ]  # fmt: skip
+# The seed's tiers: Basis 5% back on the first purchase (a rule for members of the lowest tier), Bronze 10% back
+# on all purchases within 6 months, Silber/Gold 20% back within 12 months plus free shipping.
+TIERS: dict[str, Any] = {
+    "basis": "spend", "review": "window_end", "grace_days": 14, "notice_days": 30,
+    "tiers": [
+        {"code": "basis", "name": {"de": "Basis", "en": "Basic"}, "threshold": "0", "window": "6M"},
+        {"code": "bronze", "name": {"de": "Bronze", "en": "Bronze"}, "threshold": "500.00", "window": "6M",
+         "benefits": {"cashback_percent": "10"}},
+        {"code": "silber", "name": {"de": "Silber", "en": "Silver"}, "threshold": "1500.00", "window": "12M",
+         "benefits": {"cashback_percent": "20", "perks": ["free_shipping"]}},
+        {"code": "gold", "name": {"de": "Gold", "en": "Gold"}, "threshold": "3000.00", "window": "12M",
+         "benefits": {"cashback_percent": "20", "perks": ["free_shipping", "early_access"], "earn_multiplier": "2"}},
+    ],
+}  # fmt: skip
+FIRST_PURCHASE_CASHBACK = {"id": "basis-first-purchase", "name": "Basis: 5 % zurück beim ersten Einkauf",
+                           "trigger": "purchase", "condition": 'member.tier == "basis" && member.purchase_count == 0',
+                           "effects": [{"type": "cashback_percent", "percent": "5"}]}  # fmt: skip
 FIRST = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Lena", "Max", "Nora",
          "Oskar", "Paula", "Tim", "Sophie", "Lukas", "Mia", "Paul"]  # fmt: skip
 LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
@@ -58,6 +77,8 @@ def seed(uow: SqlUnitOfWorkFactory, now: datetime, members: int = 200, seed_valu
         start)  # fmt: skip
     pid = UUID(program["id"])
     rewards = [UUID(create_reward(uow(), pid, r, start)["id"]) for r in REWARDS]
+    set_ladder(uow(), pid, TIERS, start, actor="demo")
+    create_rule(uow(), pid, FIRST_PURCHASE_CASHBACK, start)
     counts = {"members": 0, "purchases": 0, "refunds": 0, "redemptions": 0}
     with Progress(transient=True) as progress:
         task = progress.add_task("Seeding Möbelhaus Demo", total=members)

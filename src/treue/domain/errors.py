@@ -95,3 +95,114 @@ class RuleInvalid(InvalidInput):
     """
 
     code = "rule_invalid"
+
+
+# -- paid premium club (issue 4) -------------------------------------------------------------------------
+class ClubPlanExists(Conflict):
+    code = "club_plan_exists"
+
+
+class ClubPlanUnavailable(DomainError):
+    """The plan takes no new members (inactive), or a payment names another plan than the subscription's."""
+
+    code = "club_plan_unavailable"
+    status = 422
+
+
+class ClubAlreadySubscribed(Conflict):
+    """The member has a subscription that has not ended (trialing, active or past due)."""
+
+    code = "club_already_subscribed"
+
+
+class ClubSubscriptionEnded(Conflict):
+    """The subscription was cancelled or has expired (or ends before the period named)."""
+
+    code = "club_subscription_ended"
+
+
+class ClubPeriodInvalid(DomainError):
+    """A payment names a period that is not the next one to pay (periods are paid in order)."""
+
+    code = "club_period_invalid"
+    status = 422
+
+
+class ClubPeriodPaid(Conflict):
+    code = "club_period_paid"
+
+
+class ClubPaymentMismatch(DomainError):
+    """The payment's amount is not the price agreed for the period."""
+
+    code = "club_payment_mismatch"
+    status = 422
+
+
+class ClubPaymentRequired(DomainError):
+    """Joining a plan without a trial needs the first period's succeeded payment."""
+
+    code = "club_payment_required"
+    status = 422
+
+
+class ClubPaymentReferenceReused(Conflict):
+    """The provider reference was recorded before with other details."""
+
+    code = "club_payment_reference_reused"
+
+
+# -- wallet and checkout (issue 4) -----------------------------------------------------------------------
+class InsufficientWallet(DomainError):
+    """The wallet's usable money (available, less what active checkout holds keep) is less than asked."""
+
+    code = "insufficient_wallet"
+    status = 422
+
+
+class HoldNotActive(Conflict):
+    """A checkout hold can no longer be captured: `reason` (an extra) is expired, released or captured."""
+
+    code = "hold_not_active"
+
+
+class HoldExceeded(DomainError):
+    """A capture asked to pay with more points or wallet money than the hold keeps."""
+
+    code = "hold_exceeded"
+    status = 422
+
+
+class BelowMinimumRedemption(DomainError):
+    """Fewer points than the programme's minimum redemption (`min_redemption_points`)."""
+
+    code = "below_minimum_redemption"
+    status = 422
+
+
+class PaymentExceedsTotal(DomainError):
+    """Points and wallet money would pay more than the cart costs."""
+
+    code = "payment_exceeds_total"
+    status = 422
+
+
+# -- tiers (issue 4) ----------------------------------------------------------------------------------------
+class NoTierLadder(DomainError):
+    """The programme has no tier ladder yet (PUT /tiers sets one)."""
+
+    code = "no_tier_ladder"
+    status = 422
+
+
+class TierUnknown(DomainError):
+    """No tier with this code in the programme's ladder."""
+
+    code = "tier_unknown"
+    status = 422
+
+
+class TierInUse(Conflict):
+    """A new ladder would drop a tier that members still hold (earned or assigned): `tiers` (an extra) names them."""
+
+    code = "tier_in_use"

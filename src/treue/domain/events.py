@@ -34,3 +34,16 @@ TIER_CREDITED = "tier.credited"
 MISSION_PROGRESSED = "mission.progressed"
 BADGE_AWARDED = "badge.awarded"
 RULE_HOOK = "rule.hook"  # a hook without a topic of its own
+# Paid premium club (issue 4): the membership's life, its payments and the recurring perks it grants.
+CLUB_JOINED = "club.joined"
+CLUB_RENEWED = "club.renewed"  # a succeeded payment paid the next billing period
+CLUB_PAYMENT_FAILED = "club.payment_failed"
+CLUB_PAST_DUE = "club.past_due"  # a period ended unpaid; the grace period runs
+CLUB_CANCELLED = "club.cancelled"  # immediately, or scheduled for the end of the paid period
+CLUB_EXPIRED = "club.expired"  # the grace period ended unpaid
+CLUB_PERK_GRANTED = "club.perk_granted"  # bonus points or a voucher for a paid period
+# Tiers (issue 4): a member's tier went up or down (earned, reviewed or manually assigned), and the notice that
+# the next review would lower it.
+TIER_UPGRADED = "tier.upgraded"
+TIER_DOWNGRADED = "tier.downgraded"
+TIER_WILL_DOWNGRADE = "tier.will_downgrade"

@@ -28,6 +28,8 @@ class TransferKind(enum.StrEnum):
     ADJUST = "adjust"
     TRANSFER = "transfer"
     SETTLE = "settle"
+    CASHBACK = "cashback"  # money credited to a member's wallet (issue 4)
+    PAY = "pay"  # points or wallet money spent at checkout (a captured hold)
 
 
 class AccountKind(enum.StrEnum):
@@ -36,6 +38,9 @@ class AccountKind(enum.StrEnum):
     REDEMPTION = "redemption"  # where redeemed points go
     BREAKAGE = "breakage"  # where expired points go
     ADJUSTMENT = "adjustment"  # counterpart of manual corrections
+    WALLET = "wallet"  # a member's cashback wallet: money in the programme currency (issue 4)
+    CASHBACK = "cashback"  # where cashback money comes from (the merchant's cost of cashback)
+    WALLET_SPENT = "wallet_spent"  # where wallet money paid at checkout goes
 
 
 SYSTEM_ACCOUNT_KINDS = (
@@ -44,6 +49,9 @@ SYSTEM_ACCOUNT_KINDS = (
     AccountKind.BREAKAGE,
     AccountKind.ADJUSTMENT,
 )
+
+# The programme's money accounts of the wallet, opened per currency when the first wallet is (expiry -> breakage).
+WALLET_SYSTEM_ACCOUNT_KINDS = (AccountKind.CASHBACK, AccountKind.WALLET_SPENT, AccountKind.BREAKAGE)
 
 
 @dataclass(frozen=True, slots=True)

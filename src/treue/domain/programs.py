@@ -58,6 +58,11 @@ class Program:
     expiry_years: int = 1  # FIXED_DAY: points earned in year Y expire on expiry_day of year Y + N
     return_policy: ReturnPolicy = ReturnPolicy.WITHIN_BALANCE
     default_locale: str = "de"
+    # Checkout and cashback wallet (issue 4).
+    earn_on_money_only: bool = False  # a captured checkout earns only on the part paid with money
+    min_redemption_points: int = 0  # the fewest points a checkout may pay with (0: any number)
+    hold_minutes: int = 15  # how long a checkout hold lasts unless the till asks for another expiry
+    cashback_expiry_months: int = 0  # cashback expires N months after it was credited (0: never)
 
     def __post_init__(self) -> None:
         validate_program(self)
@@ -82,6 +87,13 @@ class Program:
         month, day = parse_month_day(self.expiry_day)
         return end_of_local_day(earned_day.replace(year=earned_day.year + self.expiry_years, month=month, day=day), tz)
 
+    def cashback_expires_at(self, credited_at: datetime) -> datetime | None:
+        """When cashback credited at `credited_at` expires (end of the local day), or None."""
+        if self.cashback_expiry_months == 0:
+            return None
+        tz = zone(self.timezone)
+        return end_of_local_day(add_months(local_date(credited_at, tz), self.cashback_expiry_months), tz)
+
     def points_value(self, points: int) -> Money:
         """The money a number of points stands for (liability), rounded by the programme's policy."""
         return Money(divide(points * self.point_value_minor, self.point_value_points, self.rounding), self.currency)
@@ -98,6 +110,9 @@ def validate_program(p: Program) -> None:
         (p.earn_per_minor > 0, "earn_per_minor must be > 0"),
         (0 <= p.pending_days <= 3650, "pending_days must be between 0 and 3650"),
         (p.default_locale in ("de", "en"), "default_locale must be de or en"),
+        (p.min_redemption_points >= 0, "min_redemption_points must be >= 0"),
+        (1 <= p.hold_minutes <= 10080, "hold_minutes must be between 1 and 10080 (a week)"),
+        (0 <= p.cashback_expiry_months <= 600, "cashback_expiry_months must be between 0 and 600"),
     ]
     if p.expiry_policy is ExpiryPolicy.ROLLING:
         checks.append((1 <= p.expiry_months <= 600, "rolling expiry needs expiry_months between 1 and 600"))

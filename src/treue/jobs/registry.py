@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from treue.services.analytics import refresh_member_clv
+from treue.services.club import run_club_job
 from treue.services.expiry import expire_points
 from treue.services.outbox import dispatch_outbox
 from treue.services.ports import UnitOfWorkFactory
 from treue.services.scheduled import run_scheduled_rules
+from treue.services.tiers import run_tiers_job
 
 Job = Callable[[UnitOfWorkFactory, datetime, UUID | None], dict[str, Any]]
 
@@ -27,4 +30,20 @@ def _rules(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> di
     return run_scheduled_rules(uow, now, program_id)
 
 
-JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox}
+def _club(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Recurring perks of the paid club per paid period, past-due and expiry notices (once each)."""
+    return run_club_job(uow, now, program_id)
+
+
+def _clv(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Predictive CLV and churn: refit on the history up to today and store every member's scores."""
+    return refresh_member_clv(uow, now, program_id)
+
+
+def _tiers(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Tier reviews at the review date (plus grace), downgrade notices, expired manual assignments (once each)."""
+    return run_tiers_job(uow, now, program_id)
+
+
+JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
+                        "clv": _clv}  # fmt: skip

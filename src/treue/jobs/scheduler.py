@@ -11,11 +11,14 @@ from treue.jobs.registry import JOBS
 from treue.services.ports import UnitOfWorkFactory
 
 log = logging.getLogger("treue.jobs")
+# Every job is idempotent per period, so running each every interval is safe. `clv` refits a model over the
+# whole history: run it nightly with `treue jobs run clv` (cron), not every minute.
+DEFAULT_JOBS = ("expire", "rules", "tiers", "club", "outbox")
 
 
 class Scheduler:
     def __init__(self, uow: UnitOfWorkFactory, clock: Callable[[], datetime], interval: float = 60.0,
-                 jobs: tuple[str, ...] = ("expire", "rules", "outbox")) -> None:  # fmt: skip
+                 jobs: tuple[str, ...] = DEFAULT_JOBS) -> None:  # fmt: skip
         self.uow, self.clock, self.interval, self.jobs = uow, clock, interval, jobs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="treue-scheduler", daemon=True)

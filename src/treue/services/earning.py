@@ -27,18 +27,21 @@ from typing import Any
 from uuid import UUID
 
 from treue.domain import events
+from treue.domain.benefits import Benefits
 from treue.domain.errors import Conflict
 from treue.domain.events import Event
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.lots import NewLot
 from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
+from treue.domain.rules.benefit_awards import with_benefits
 from treue.domain.rules.context import EventFacts, MemberSnapshot
 from treue.domain.rules.definitions import RuleSet
 from treue.domain.rules.evaluator import Evaluation, evaluate, usage_keys
 from treue.domain.rules.limits import LimitState
 from treue.domain.rules.outcome import EarnOutcome
 from treue.ids import new_id
+from treue.services.benefits import member_benefits
 from treue.services.ports import UnitOfWork
 
 log = logging.getLogger("treue.rules")
@@ -75,10 +78,11 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
     """
     at = facts.occurred_at
     plan = rules.plan(facts.name, at)
+    benefits = _benefits(uow, program, facts, member_id)  # tier and club: beside the rules, for members only
     running = [step for step in plan.steps if step.not_running is None]
     if member_id is None or not running:
         # Nothing in force for this trigger (or nobody to award): the base rule alone, no query.
-        earning = Earning(evaluate(facts, rules, LimitState(), program))
+        earning = Earning(_with(evaluate(facts, rules, LimitState(), program), benefits, facts, program))
         if write and member_id is not None and earning.points > 0:
             _add_to_balance(uow, program.id, member_id, earning, earning.points)
         return earning
@@ -101,7 +105,7 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
         earning.member_known = True
     facts = replace(facts, member=snapshot)
     state = uow.rules.limit_state(program.id, member_id, keys, budgets)
-    earning.evaluation = evaluate(facts, rules, state, program)
+    earning.evaluation = _with(evaluate(facts, rules, state, program), benefits, facts, program)
     if not write:
         return earning
 
@@ -114,13 +118,30 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
         log.debug("programme %s: campaign budget taken concurrently; evaluating %s again", program.id, facts.name)
         state = replace(state, budget_spent=uow.rules.lock_budgets(program.id, budgets))
         before = earning.points
-        earning.evaluation = evaluate(facts, rules, state, program)
+        earning.evaluation = _with(evaluate(facts, rules, state, program), benefits, facts, program)
         if earning.points != before:
             _add_to_balance(uow, program.id, member_id, earning, earning.points - before)
     else:
         raise BudgetContention("campaign budgets changed while the points were computed; please retry", retry=True)
     uow.rules.add_usage(program.id, member_id, earning.evaluation.usage)
     return earning
+
+
+def _benefits(uow: UnitOfWork, program: Program, facts: EventFacts, member_id: UUID | None) -> list[Benefits]:
+    """The tier and club benefits in force for a known member's purchase. No query at all when the programme has
+    neither a tier ladder nor club plans (cached per programme, like the rule set)."""
+    if member_id is None or facts.purchase is None or facts.name != "purchase":
+        return []
+    ladder, plans = uow.tiers.benefit_sources(program.id, cached=True)
+    if not (ladder or plans):
+        return []
+    return member_benefits(uow, program, member_id, facts.occurred_at)
+
+
+def _with(evaluation: Evaluation, benefits: list[Benefits], facts: EventFacts, program: Program) -> Evaluation:
+    if not benefits or facts.purchase is None:
+        return evaluation
+    return with_benefits(evaluation, benefits, facts.purchase, program.rounding)
 
 
 def _add_to_balance(uow: UnitOfWork, program_id: UUID, member_id: UUID, earning: Earning, delta: int) -> None:

@@ -32,7 +32,9 @@ from treue.ids import new_id
 from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
+from treue.services.tiers import assess_member
 from treue.services.views import purchase_view, refund_view
+from treue.services.wallet import credit_cashback, reverse_cashback
 
 
 @dataclass
@@ -114,9 +116,13 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
             _, lots = post_earn(uow, program, member_id, earning, purchase.occurred_at, now,
                                 {"order": purchase.external_order_id, "partner": purchase.partner},
                                 purchase_id=purchase.id, partner=purchase.partner)  # fmt: skip
+        cashback = None
         if member_id is not None:
             emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)})
+            cashback = credit_cashback(uow, program, member_id, evaluation.hooks, purchase, now)  # the wallet
         uow.flush()  # a duplicate order surfaces here, inside the use case
+        if member_id is not None:  # a higher tier the purchase qualifies for applies at once
+            assess_member(uow, program, member_id, purchase.occurred_at, now)
         uow.emit(program_id, Event(events.PURCHASE_RECORDED, {
             "purchase_id": str(purchase.id), "member_id": str(member_id) if member_id else None,
             "external_order_id": purchase.external_order_id, "partner": purchase.partner,
@@ -126,6 +132,8 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
     view["explanation"] = evaluation.explanation() if member_id else {"points": 0, "rules": [], "note": "no member"}
     if len(lots) > 1:
         view["lots"] = lots_view(lots)
+    if cashback is not None:
+        view["cashback"] = cashback
     return view
 
 
@@ -255,8 +263,12 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "lines": [{"sku": s, "quantity": q} for s, q in cmd.lines] or None, "occurred_at": occurred_at,
             "points_taken": taken, "points_forgiven": forgiven, "transfer_id": transfer_id, "created_at": now,
         }  # fmt: skip
+        # The refund's share of the purchase's wallet cashback (before add_refund: row holds the refunded amount before).
+        cashback = reverse_cashback(uow, program, purchase, row["refunded_minor"], amount, occurred_at, now)
         uow.purchases.add_refund(refund)
         refund_bonus = _refund_rules(uow, program, purchase, refund, amount, occurred_at, now)
+        if purchase.member_id is not None:  # lower amounts count at the next review; a tier never drops here
+            assess_member(uow, program, purchase.member_id, occurred_at, now)
         uow.emit(program_id, Event(events.PURCHASE_REFUNDED, {
             "purchase_id": str(purchase_id), "refund_id": str(refund_id), "amount": amount.format(),
             "currency": amount.currency, "points_taken_back": taken, "points_forgiven": forgiven,
@@ -267,6 +279,8 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
         view["budgets_returned"] = returned
     if refund_bonus is not None:
         view["rules"] = refund_bonus
+    if cashback is not None:
+        view["cashback"] = cashback
     return view
 
 

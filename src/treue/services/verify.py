@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from treue.services.ports import UnitOfWork
@@ -27,10 +28,15 @@ INVARIANTS = {
     "lot_allocation_mismatch": "every lot's remainder equals its amount less its allocations",
     "lots_balance_mismatch": "the lots' remainders sum to the member's points balance (or zero if below)",
     "refund_total_mismatch": "a purchase's refunded amount equals the sum of its refunds",
+    "wallet_lot_allocation_mismatch": "every wallet lot's remainder equals its amount less its allocations",
+    "wallet_lots_balance_mismatch": "the wallet lots' remainders sum to the member's wallet balance (or zero if below)",
+    "hold_exceeds_balance": "active checkout holds never keep more than the member's points or wallet balance",
+    "captured_hold_mismatch": "a captured hold's points and wallet money equal what its payment transfers moved",
 }
 
 
-def verify(uow: UnitOfWork, program_id: UUID | None = None) -> list[Violation]:
+def verify(uow: UnitOfWork, program_id: UUID | None = None, now: datetime | None = None) -> list[Violation]:
+    """Every invariant; `now` decides which checkout holds are active (the store's clock if not given)."""
     with uow:
-        rows = uow.checks.run(program_id)
+        rows = uow.checks.run(program_id, now)
     return [Violation(name, str(pid), subject, detail) for name, pid, subject, detail in rows]

@@ -30,6 +30,9 @@ def program_view(program: Program, created_at: datetime | None = None) -> dict[s
         "expiry": {"policy": program.expiry_policy.value, "months": program.expiry_months or None,
                    "day": program.expiry_day, "years": program.expiry_years},
         "return_policy": program.return_policy.value, "default_locale": program.default_locale,
+        "checkout": {"earn_on_money_only": program.earn_on_money_only,
+                     "min_redemption_points": program.min_redemption_points, "hold_minutes": program.hold_minutes},
+        "cashback_expiry_months": program.cashback_expiry_months,
         "created_at": iso(created_at),
     }  # fmt: skip
 

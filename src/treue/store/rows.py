@@ -14,7 +14,8 @@ from treue.domain.rewards import Reward, RewardType
 PROGRAM_FIELDS = (
     "name", "currency", "timezone", "point_value_minor", "point_value_points", "rounding", "earn_basis",
     "earn_points", "earn_per_minor", "pending_days", "expiry_policy", "expiry_months", "expiry_day",
-    "expiry_years", "return_policy", "default_locale",
+    "expiry_years", "return_policy", "default_locale", "earn_on_money_only", "min_redemption_points",
+    "hold_minutes", "cashback_expiry_months",
 )  # fmt: skip
 
 
@@ -28,6 +29,8 @@ def program_from_row(row: Any) -> Program:
         expiry_policy=ExpiryPolicy(m["expiry_policy"]), expiry_months=m["expiry_months"],
         expiry_day=m["expiry_day"], expiry_years=m["expiry_years"],
         return_policy=ReturnPolicy(m["return_policy"]), default_locale=m["default_locale"],
+        earn_on_money_only=m["earn_on_money_only"], min_redemption_points=m["min_redemption_points"],
+        hold_minutes=m["hold_minutes"], cashback_expiry_months=m["cashback_expiry_months"],
     )  # fmt: skip
 
 

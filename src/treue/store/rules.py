@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, extract, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import Connection, and_, case, extract, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -193,8 +193,15 @@ class Rules:
         """What rules may know of a member; with `history` also the number of purchases and the spend (net of
         refunds) recorded with a time up to `before` - the event being evaluated is not stored yet, so it does
         not count itself. One query; NotFound if the member is not in this programme."""
-        m = t.members
-        columns: list[Any] = [m.c.attributes, m.c.enrolled_at, m.c.birthday]
+        m, mt = t.members, t.member_tiers
+        # The tier in force (an unexpired manual assignment, else the earned tier; no state: the ladder's lowest).
+        in_force = case((and_(mt.c.manual_code.is_not(None), or_(mt.c.manual_until.is_(None), mt.c.manual_until > before)),
+                         mt.c.manual_code), else_=mt.c.tier_code)  # fmt: skip
+        tier = func.coalesce(
+            select(in_force).where(mt.c.program_id == program_id, mt.c.member_id == member_id).scalar_subquery(),
+            select(t.tiers.c.code).where(t.tiers.c.program_id == program_id, t.tiers.c.position == 0).scalar_subquery(),
+        )
+        columns: list[Any] = [m.c.attributes, m.c.enrolled_at, m.c.birthday, tier.label("tier")]
         if history:
             p = t.purchases
             earlier = and_(p.c.program_id == program_id, p.c.member_id == member_id, p.c.occurred_at <= before)
@@ -205,7 +212,8 @@ class Rules:
         if row is None:
             raise NotFound(f"member {member_id} not found", resource="member")
         return MemberSnapshot(
-            id=str(member_id), attributes=row.attributes or {}, enrolled_at=row.enrolled_at, birthday=row.birthday,
+            id=str(member_id), tier=row.tier, attributes=row.attributes or {}, enrolled_at=row.enrolled_at,
+            birthday=row.birthday,
             purchase_count=int(row.purchase_count) if history else 0, spend_minor=int(row.spend) if history else 0,
         )  # fmt: skip
 

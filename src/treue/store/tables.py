@@ -64,6 +64,11 @@ programs = Table(
     Column("default_locale", String(2), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # checkout and cashback wallet (issue 4, migration 0005)
+    Column("earn_on_money_only", Boolean, nullable=False, server_default=text("false")),
+    Column("min_redemption_points", BigInteger, nullable=False, server_default=text("0")),
+    Column("hold_minutes", Integer, nullable=False, server_default=text("15")),
+    Column("cashback_expiry_months", Integer, nullable=False, server_default=text("0")),
 )
 
 api_keys = Table(
@@ -440,3 +445,308 @@ events = Table(
 
 # Rows of these tables are facts: never updated, never deleted (enforced by triggers, see migrations).
 APPEND_ONLY = ("transfers", "postings", "allocations", "audit_log", "rule_versions", "events")
+
+# -- paid premium club (issue 4) -----------------------------------------------------------------------
+# A subscription stores facts (start, trial end, cancellation, its payments); its state is computed from them
+# and the instant asked about (treue.domain.club). Payments and perk grants are facts: append-only (0006).
+
+club_plans = Table(
+    "club_plans",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("name", JSON, nullable=False),
+    Column("description", JSON, nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("billing_interval", String(8), nullable=False),
+    Column("trial_days", Integer, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("benefits", JSON, nullable=False),  # earn multiplier, cashback percent, perks, birthday bonus
+    Column("bonus_points", BigInteger, nullable=False, server_default=text("0")),  # per paid period
+    Column("voucher_reward_id", Uuid),  # a catalogue reward issued as a coupon per paid period
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("price_minor > 0", name="price_positive"),
+    CheckConstraint("billing_interval IN ('month', 'year')", name="interval_known"),
+    CheckConstraint("trial_days >= 0 AND grace_days >= 0", name="days_not_negative"),
+    CheckConstraint("bonus_points >= 0", name="bonus_points_not_negative"),
+    _fk(["program_id"], "programs", ["id"]),
+    _fk(["program_id", "voucher_reward_id"], "rewards", ["program_id", "id"]),
+    Index("uq_club_plans_code", "program_id", "code", unique=True),
+)
+
+club_subscriptions = Table(
+    "club_subscriptions",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("plan_id", Uuid, nullable=False),
+    # The plan's terms as agreed when joining: a later edit of the plan does not change them.
+    Column("billing_interval", String(8), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("trial_ends_at", UTCDateTime, nullable=False),
+    Column("cancel_requested_at", UTCDateTime),
+    Column("cancel_at", UTCDateTime),  # when the cancellation takes effect
+    Column("cancel_reason", Text),
+    Column("ended_at", UTCDateTime),  # known end (cancellation, or expiry noted by the club job)
+    Column("past_due_notice_at", UTCDateTime),  # the due date whose club.past_due event was emitted
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("price_minor > 0", name="price_positive"),
+    CheckConstraint("billing_interval IN ('month', 'year')", name="interval_known"),
+    CheckConstraint("trial_ends_at >= started_at", name="trial_after_start"),
+    CheckConstraint("(cancel_at IS NULL) = (cancel_requested_at IS NULL)", name="cancel_complete"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    _fk(["program_id", "plan_id"], "club_plans", ["program_id", "id"]),
+    Index("ix_club_subscriptions_member", "program_id", "member_id", "started_at"),
+    Index("ix_club_subscriptions_open", "program_id", "ended_at"),
+)
+
+club_payments = Table(
+    "club_payments",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("plan_id", Uuid, nullable=False),
+    Column("provider_reference", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("period_index", Integer, nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime),  # the provider's time, when it gave one
+    Column("recorded_at", UTCDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint("status IN ('succeeded', 'failed')", name="status_known"),
+    CheckConstraint("period_index >= 0", name="period_not_negative"),
+    _fk(["program_id", "subscription_id"], "club_subscriptions", ["program_id", "id"]),
+    Index("uq_club_payments_reference", "program_id", "provider_reference", unique=True),
+    # One succeeded payment per billing period, whatever code path writes it.
+    Index("uq_club_payments_period", "program_id", "subscription_id", "period_index", unique=True,
+          postgresql_where=text("status = 'succeeded'"), sqlite_where=text("status = 'succeeded'")),
+    Index("ix_club_payments_recorded", "program_id", "recorded_at"),
+)  # fmt: skip
+
+# The cost of the club's recurring perks, per subscription and paid period: bonus points (an earn transfer)
+# and vouchers (a coupon of a catalogue reward, its cost in points posted issuance -> redemption).
+club_perk_grants = Table(
+    "club_perk_grants",
+    metadata,
+    _pid(),
+    Column("subscription_id", Uuid, primary_key=True),
+    Column("period_index", Integer, primary_key=True),
+    Column("perk", String(16), primary_key=True),  # bonus_points | voucher
+    Column("member_id", Uuid, nullable=False),
+    Column("plan_id", Uuid, nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # granted | skipped (e.g. the reward is out of stock)
+    Column("points", BigInteger, nullable=False),  # bonus points credited, or the voucher reward's cost
+    Column("transfer_id", Uuid),
+    Column("reward_id", Uuid),
+    Column("redemption_id", Uuid),
+    Column("coupon_code", String(14)),
+    Column("note", Text),
+    Column("granted_at", UTCDateTime, nullable=False),
+    CheckConstraint("points >= 0", name="points_not_negative"),
+    CheckConstraint("status IN ('granted', 'skipped')", name="status_known"),
+    _fk(["program_id", "subscription_id"], "club_subscriptions", ["program_id", "id"]),
+    _fk(["program_id", "transfer_id"], "transfers", ["program_id", "id"]),
+    Index("ix_club_perk_grants_granted", "program_id", "granted_at"),
+)
+
+# -- cashback wallet and checkout holds (issue 4) --------------------------------------------------------
+# A wallet is an account of kind `wallet` (unit: the programme currency) in `accounts`; its credits are lots of
+# money with their own allocations, apart from the points lots so that points jobs never see them.
+
+wallet_lots = Table(
+    "wallet_lots",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("source_transfer_id", Uuid, nullable=False),
+    Column("purchase_id", Uuid),
+    Column("amount", BigInteger, nullable=False),  # minor units of the account's currency
+    Column("remaining", BigInteger, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_within_amount"),
+    _fk(["program_id", "account_id"], "accounts", ["program_id", "id"]),
+    _fk(["program_id", "source_transfer_id"], "transfers", ["program_id", "id"]),
+    Index("ix_wallet_lots_open", "program_id", "account_id",
+          postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
+    Index("ix_wallet_lots_purchase", "program_id", "purchase_id"),
+)  # fmt: skip
+
+wallet_allocations = Table(
+    "wallet_allocations",
+    metadata,
+    _pid(),
+    Column("transfer_id", Uuid, primary_key=True),
+    Column("lot_id", Uuid, primary_key=True),
+    Column("amount", BigInteger, nullable=False),  # > 0 drawn from the lot, < 0 given back to it
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    _fk(["program_id", "transfer_id"], "transfers", ["program_id", "id"]),
+    _fk(["program_id", "lot_id"], "wallet_lots", ["program_id", "id"]),
+    Index("ix_wallet_allocations_lot", "program_id", "lot_id"),
+)
+
+# A hold keeps points and/or wallet money for a cart. It is active while `held` and before `expires_at`
+# (computed from time: an abandoned cart needs no job). A capture writes the payment transfers it names.
+checkout_holds = Table(
+    "checkout_holds",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("reference", String(200)),  # the till's cart or order reference
+    Column("currency", String(3), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("wallet_minor", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("captured_at", UTCDateTime),
+    Column("released_at", UTCDateTime),
+    Column("captured_points", BigInteger),
+    Column("captured_wallet_minor", BigInteger),
+    Column("purchase_id", Uuid),
+    Column("points_transfer_id", Uuid),
+    Column("wallet_transfer_id", Uuid),
+    CheckConstraint("points >= 0 AND wallet_minor >= 0 AND points + wallet_minor > 0", name="amounts_valid"),
+    CheckConstraint("status IN ('held', 'captured', 'released')", name="status_known"),
+    CheckConstraint("(status = 'captured') = (captured_at IS NOT NULL)", name="captured_complete"),
+    CheckConstraint("(status = 'released') = (released_at IS NOT NULL)", name="released_complete"),
+    CheckConstraint("captured_points IS NULL OR (captured_points >= 0 AND captured_points <= points)",
+                    name="captured_points_within_hold"),
+    CheckConstraint("captured_wallet_minor IS NULL OR (captured_wallet_minor >= 0 "
+                    "AND captured_wallet_minor <= wallet_minor)", name="captured_wallet_within_hold"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    _fk(["program_id", "purchase_id"], "purchases", ["program_id", "id"]),
+    _fk(["program_id", "points_transfer_id"], "transfers", ["program_id", "id"]),
+    _fk(["program_id", "wallet_transfer_id"], "transfers", ["program_id", "id"]),
+    Index("ix_checkout_holds_member", "program_id", "member_id", "status"),
+)  # fmt: skip
+
+# -- predictive CLV and churn (issue 6, migration 0007) ---------------------------------------------------------
+from sqlalchemy import Double  # noqa: E402  (kept with the table that needs it; the file is appended to)
+
+# The latest model results per member (one row each, replaced by every `treue analytics clv` run that stores):
+# member facts that segments and offers read. Statistics are floats; the expected CLV is money in minor units.
+member_clv = Table(
+    "member_clv",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("calibration_end", Date, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("repeat_purchases", Integer, nullable=False),
+    Column("recency_weeks", Double, nullable=False),
+    Column("age_weeks", Double, nullable=False),
+    Column("probability_alive", Double, nullable=False),
+    Column("expected_purchases", Double, nullable=False),
+    Column("horizon_weeks", Integer, nullable=False),
+    Column("discount_rate", Double, nullable=False),
+    Column("expected_clv_minor", BigInteger),  # NULL when the spend model could not be fitted
+    Column("currency", String(3), nullable=False),
+    CheckConstraint("probability_alive >= 0 AND probability_alive <= 1", name="probability_alive_range"),
+    CheckConstraint("expected_purchases >= 0", name="expected_purchases_not_negative"),
+    CheckConstraint("repeat_purchases >= 0 AND recency_weeks >= 0 AND recency_weeks <= age_weeks",
+                    name="history_consistent"),
+    CheckConstraint("horizon_weeks >= 1", name="horizon_positive"),
+    CheckConstraint("expected_clv_minor IS NULL OR expected_clv_minor >= 0", name="clv_not_negative"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_member_clv_probability_alive", "program_id", "probability_alive"),
+)  # fmt: skip
+
+# -- tiers (issue 4, migration 0004) ----------------------------------------------------------------------------
+# One ladder per programme; its tiers in order. A member's tier state is one row (absent: the lowest tier);
+# every change of it is a fact in tier_changes (append-only). Qualifying amounts are not stored: they are
+# counted from purchases and the ledger, so refunds lower them and redemptions cannot (treue.domain.tiers).
+tier_ladders = Table(
+    "tier_ladders",
+    metadata,
+    _pid(),
+    Column("basis", String(16), nullable=False),
+    Column("review", String(16), nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("notice_days", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("basis IN ('spend', 'purchases', 'status_points')", name="basis_known"),
+    CheckConstraint("review IN ('window_end', 'anniversary')", name="review_known"),
+    CheckConstraint("grace_days >= 0 AND notice_days >= 0", name="days_not_negative"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+tiers = Table(
+    "tiers",
+    metadata,
+    _pid(),
+    Column("code", String(32), primary_key=True),
+    Column("position", Integer, nullable=False),  # 0: the lowest tier
+    Column("name", JSON, nullable=False),
+    Column("threshold", BigInteger, nullable=False),  # of the ladder's basis; minor units for spend
+    Column("qualifying_window", String(16), nullable=False),  # 12M, calendar_year, lifetime
+    Column("benefits", JSON, nullable=False),
+    CheckConstraint("threshold >= 0", name="threshold_not_negative"),
+    CheckConstraint("position >= 0 AND (position > 0 OR threshold = 0)", name="lowest_tier_open"),
+    _fk(["program_id"], "tier_ladders", ["program_id"]),
+    Index("uq_tiers_position", "program_id", "position", unique=True),
+)
+
+member_tiers = Table(
+    "member_tiers",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("tier_code", String(32), nullable=False),  # the earned tier
+    Column("since", UTCDateTime, nullable=False),
+    Column("review_at", UTCDateTime),  # secured until; NULL: the lowest tier or a lifetime window
+    Column("manual_code", String(32)),  # a manual assignment (VIP) overrides the earned tier
+    Column("manual_until", UTCDateTime),  # NULL with manual_code: until removed
+    Column("manual_reason", Text),
+    Column("notice_for", UTCDateTime),  # the review date whose tier.will_downgrade was sent
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("manual_until IS NULL OR manual_code IS NOT NULL", name="manual_expiry_needs_tier"),
+    CheckConstraint("review_at IS NULL OR review_at > since", name="review_after_since"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_member_tiers_review", "program_id", "review_at"),
+    Index("ix_member_tiers_manual", "program_id", "manual_until"),
+)
+
+tier_changes = Table(
+    "tier_changes",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("from_tier", String(32), nullable=False),
+    Column("to_tier", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("review_at", UTCDateTime),  # what the change secured the tier until
+    Column("manual_until", UTCDateTime),
+    Column("amounts", JSON, nullable=False),  # the qualifying amounts per window that decided it
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "kind IN ('upgraded', 'downgraded', 'renewed', 'assigned', 'unassigned', 'assignment_expired')",
+        name="kind_known",
+    ),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_tier_changes_member", "program_id", "member_id", "at"),
+)

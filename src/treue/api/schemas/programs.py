@@ -25,6 +25,10 @@ class ProgramSettings(Input):
     expiry_years: int | None = Field(None, ge=0, le=50)
     return_policy: Returns | None = None
     default_locale: Locale | None = None
+    earn_on_money_only: bool | None = Field(None, description="a captured checkout earns only on the money paid")
+    min_redemption_points: int | None = Field(None, ge=0, description="fewest points per checkout payment")
+    hold_minutes: int | None = Field(None, ge=1, le=10080, description="default lifetime of a checkout hold")
+    cashback_expiry_months: int | None = Field(None, ge=0, le=600, description="0: cashback never expires")
 
 
 class ProgramCreate(ProgramSettings):
