@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TREUE_DATABASE_URL ?= sqlite:///treue.db
 
-.PHONY: install demo serve test test-fast lint bench bench-deps clean
+.PHONY: install demo serve test test-fast lint bench bench-deps browser-deps clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 test-fast: install
@@ -37,9 +37,14 @@ bench-deps:
 	@command -v wrk >/dev/null || { (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null; }
 	@command -v pgbench >/dev/null || { (apt-get update -qq && apt-get install -y -qq postgresql-client) >/dev/null; }
 
+# The browser tests (tests/e2e/test_browser_*.py) drive Debian's Chromium through Playwright; never `playwright install`.
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; }
+
 bench: install bench-deps
 	$(BIN)/python benchmarks/earn_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/rules_bench.py
+	$(BIN)/python benchmarks/simulate_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache treue.db*

@@ -20,9 +20,10 @@ from treue.domain.errors import (
     PaymentExceedsTotal,
 )
 from treue.services.checkout import CaptureHold, ReserveHold, capture, get_hold, preview_checkout, release, reserve
-from treue.services.points import adjust_points, get_balance
+from treue.services.points import adjust_points, get_balance, transfer_points
 from treue.services.programs import update_program
 from treue.services.purchases import LineInput, RecordPurchase
+from treue.services.rewards import create_reward, redeem_reward
 from treue.services.verify import verify
 from treue.services.wallet import get_wallet, wallet_history
 
@@ -143,4 +144,24 @@ def test_minimum_redemption_rounding_wrong_currency_and_paying_more_than_the_car
     assert hold["points_value"] == "10.02"
     view = preview_checkout(uow_factory(), program_id, order("10.01", now, "", member), now)
     assert (view["points"]["max_payable"], view["points"]["max_payable_value"]) == (399, "6.65")  # 1000 - 601 usable
+    assert verify(uow_factory(), program_id, now) == []
+
+
+def test_points_held_for_a_checkout_cannot_be_redeemed_transferred_or_deducted_meanwhile(uow_factory, program_id, now,
+                                                                                        member):  # fmt: skip
+    reward = create_reward(uow_factory(), program_id, {"name": {"de": "Kissen"}, "type": "merchandise",
+                                                       "cost_points": 400}, now)  # fmt: skip
+    other = enrol(uow_factory, program_id, now)
+    hold = reserve(uow_factory(), program_id, ReserveHold(member_id=member, points=700), now)
+    with pytest.raises(InsufficientPoints, match="700 held for a checkout"):
+        redeem_reward(uow_factory(), program_id, member, UUID(reward["id"]), now)
+    with pytest.raises(InsufficientPoints, match="700 held"):
+        transfer_points(uow_factory(), program_id, member, other, 301, now)
+    with pytest.raises(InsufficientPoints, match="700 held"):
+        adjust_points(uow_factory(), program_id, member, -301, "correction", now)
+    assert get_balance(uow_factory(), program_id, member, now)["points"] == 1000
+    transfer_points(uow_factory(), program_id, member, other, 300, now)  # what is not held stays free
+    release(uow_factory(), program_id, UUID(hold["id"]), now)
+    redeem_reward(uow_factory(), program_id, member, UUID(reward["id"]), now)
+    assert get_balance(uow_factory(), program_id, member, now)["points"] == 300
     assert verify(uow_factory(), program_id, now) == []

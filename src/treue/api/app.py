@@ -48,6 +48,9 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
     errors.install(app)
     for module in (programs, members, purchases, rewards, rules, tiers, checkout, club, simulation, analytics):
         app.include_router(module.router, prefix="/api/v1")
+    from treue.web import mount  # the admin dashboard (/admin) and member portal (/portal), HTML
+
+    mount(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:

@@ -62,6 +62,11 @@ TITLES: dict[str, dict[str, str]] = {
     "club_payment_required": {"en": "The first period must be paid", "de": "Der erste Zeitraum muss bezahlt sein"},
     "club_payment_reference_reused": {"en": "Payment reference already recorded with other details",
                                       "de": "Zahlungsreferenz bereits mit anderen Angaben erfasst"},
+    # web (issue 9)
+    "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},
+    "sign_in_locked": {"en": "Too many failed sign-ins; try again later",
+                       "de": "Zu viele fehlgeschlagene Anmeldungen; bitte später erneut versuchen"},
+    "sign_in_code_invalid": {"en": "The code is wrong or has expired", "de": "Der Code ist falsch oder abgelaufen"},
 }  # fmt: skip
 
 

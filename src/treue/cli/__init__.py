@@ -19,6 +19,7 @@ from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
 from treue.cli.simulate import simulate
+from treue.cli.staff import staff as staff_app
 from treue.cli.tiers import tiers as tiers_app
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
@@ -42,7 +43,7 @@ importer = typer.Typer(help="Bulk import.", no_args_is_help=True)
 for sub, name in ((programs, "programs"), (members, "members"), (purchases, "purchases"), (rewards, "rewards"),
                   (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import"), (rules_app, "rules"),
                   (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
-                  (analytics_app, "analytics")):  # fmt: skip
+                  (analytics_app, "analytics"), (staff_app, "staff")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from rich.progress import Progress
 
+from treue.cli.staff import add_demo_staff
 from treue.domain.errors import DomainError
 from treue.domain.money import Money
 from treue.services.expiry import expire_points
@@ -120,5 +121,6 @@ def seed(uow: SqlUnitOfWorkFactory, now: datetime, members: int = 200, seed_valu
     admin = create_api_key(uow(), pid, "admin", "demo admin", now)
     pos = create_api_key(uow(), pid, "pos", "demo till", now)
     operator = create_api_key(uow(), None, "operator", "demo operator", now)
+    add_demo_staff(uow, pid, now)  # one admin-dashboard user per role, credentials printed
     return {"program_id": str(pid), "counts": counts, "keys": {"admin": admin["key"], "pos": pos["key"],
                                                                 "operator": operator["key"]}}  # fmt: skip

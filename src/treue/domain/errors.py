@@ -187,6 +187,28 @@ class PaymentExceedsTotal(DomainError):
     status = 422
 
 
+# -- web UI: staff sign-in and the member portal (issue 9) -----------------------------------------------
+class SignInFailed(DomainError):
+    """Unknown email or wrong password (the two are not told apart)."""
+
+    code = "sign_in_failed"
+    status = 401
+
+
+class SignInLocked(DomainError):
+    """Too many failed sign-ins in a short time: sign-in is refused for a while (`until`, an extra)."""
+
+    code = "sign_in_locked"
+    status = 429
+
+
+class SignInCodeInvalid(DomainError):
+    """The member portal's one-time code is wrong, used, expired or tried too often."""
+
+    code = "sign_in_code_invalid"
+    status = 401
+
+
 # -- tiers (issue 4) ----------------------------------------------------------------------------------------
 class NoTierLadder(DomainError):
     """The programme has no tier ladder yet (PUT /tiers sets one)."""

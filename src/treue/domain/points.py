@@ -107,26 +107,32 @@ class PointsAccount:
             deficit -= paid
 
     # -- debits --------------------------------------------------------------------------------
-    def spend(self, points: int, now: datetime) -> Draw:
-        """Draw points from available lots, soonest-expiring first (redeem, transfer to another member)."""
+    def spend(self, points: int, now: datetime, held: int = 0) -> Draw:
+        """Draw points from available lots, soonest-expiring first (redeem, transfer to another member).
+        `held`: points that active checkout holds keep for a cart - not to be spent on anything else."""
         self._positive(points)
-        if self.available(now) < points:
-            raise InsufficientPoints(
-                f"{points} points needed, {self.available(now)} available",
-                needed=points, available=self.available(now),
-            )  # fmt: skip
+        usable = self.available(now) - held
+        if usable < points:
+            note = f" ({held} held for a checkout)" if held else ""
+            extra = {"held": held} if held else {}
+            raise InsufficientPoints(f"{points} points needed, {max(usable, 0)} available{note}",
+                                     needed=points, available=max(usable, 0), **extra)  # fmt: skip
         draw = Draw()
         self._draw_from((lot for lot in self.lots if lot.is_available(now)), points, draw)
         self.balance -= points
         return draw
 
-    def deduct(self, points: int, now: datetime) -> Draw:
-        """A manual negative adjustment: available lots first, then pending ones; never below zero."""
+    def deduct(self, points: int, now: datetime, held: int = 0) -> Draw:
+        """A manual negative adjustment: available lots first, then pending ones; never below zero, and never
+        into points that active checkout holds keep (`held`): release the hold first."""
         self._positive(points)
         usable = [lot for lot in self.lots if not lot.is_expired(now)]
-        have = sum(lot.remaining for lot in usable)
+        have = sum(lot.remaining for lot in usable) - held
         if have < points:
-            raise InsufficientPoints(f"{points} points to deduct, {have} held", needed=points, available=have)
+            note = f" ({held} held for a checkout)" if held else ""
+            extra = {"held": held} if held else {}
+            raise InsufficientPoints(f"{points} points to deduct, {max(have, 0)} there{note}", needed=points,
+                                     available=max(have, 0), **extra)  # fmt: skip
         draw = Draw()
         rest = self._draw_from((lot for lot in usable if lot.is_available(now)), points, draw)
         self._draw_from((lot for lot in usable if lot.is_pending(now)), rest, draw)

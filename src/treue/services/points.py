@@ -60,7 +60,7 @@ def adjust_points(uow: UnitOfWork, program_id: UUID, member_id: UUID, points: in
             draw = account.credit([NewLot(new_id(), points, now, program.expires_at(now))], transfer_id)
             postings = move(adjustment, account.account_id, points)
         else:
-            draw = account.deduct(-points, now)
+            draw = account.deduct(-points, now, uow.wallet.held(program_id, member_id, now).points)
             postings = move(account.account_id, adjustment, -points)
         transfer = Transfer(transfer_id, TransferKind.ADJUST, now, postings, member_id=member_id,
                             explanation={"reason": "manual adjustment", "note": reason, "by": actor})  # fmt: skip
@@ -86,7 +86,7 @@ def transfer_points(uow: UnitOfWork, program_id: UUID, from_member: UUID, to_mem
         source, target = accounts[from_member], accounts[to_member]
         expiry_of = {lot.id: lot.expires_at for lot in source.lots}
         transfer_id = new_id()
-        spent = source.spend(points, now)
+        spent = source.spend(points, now, uow.wallet.held(program_id, from_member, now).points)
         received = target.credit(
             [NewLot(new_id(), amount, now, expiry_of[a]) for a, amount in spent.allocations.items() if amount],
             transfer_id,

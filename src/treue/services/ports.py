@@ -31,6 +31,7 @@ class UnitOfWork(Protocol):
     wallet: Any  # cashback wallets and checkout holds (treue.store.wallet.Wallet)
     club: Any  # paid club plans, subscriptions, payments (treue.store.club.Club)
     simulation: Any  # the simulator's bulk reads (treue.store.simulation.SimulationSource)
+    staff: Any  # web UI: staff users and sessions, portal sign-in codes (treue.store.staff.Staff)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

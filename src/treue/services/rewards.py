@@ -97,7 +97,7 @@ def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id:
         account = uow.ledger.lock_accounts(program_id, [member_id])[member_id]
         reward = uow.rewards.get(program_id, reward_id)
         reward.check_redeemable(now, uow.rewards.count_active_redemptions(program_id, member_id, reward_id))
-        draw = account.spend(reward.cost_points, now)
+        draw = account.spend(reward.cost_points, now, uow.wallet.held(program_id, member_id, now).points)
         if not uow.rewards.take_from_stock(program_id, reward_id):
             raise RewardOutOfStock("the reward is out of stock")
         redemption_id, transfer_id = new_id(), new_id()

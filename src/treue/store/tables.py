@@ -641,6 +641,77 @@ checkout_holds = Table(
     Index("ix_checkout_holds_member", "program_id", "member_id", "status"),
 )  # fmt: skip
 
+# -- web UI (issue 9, migration 0008) ------------------------------------------------------------------------
+# Staff who sign in to /admin: one row per person and programme, password hashed with argon2. The failure
+# counters live on the row, so a lockout needs no table of attempts (and an unknown email locks nothing).
+staff_users = Table(
+    "staff_users",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("partner", String(64)),  # partner users only: the partner whose data they see
+    Column("locale", String(2), nullable=False),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("failure_window_start", UTCDateTime),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    CheckConstraint("role IN ('owner', 'manager', 'support', 'analyst', 'partner')", name="role_known"),
+    CheckConstraint("(role = 'partner') = (partner IS NOT NULL)", name="partner_iff_partner_role"),
+    CheckConstraint("failures >= 0", name="failures_not_negative"),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_staff_users_email", "program_id", "email", unique=True),
+    Index("ix_staff_users_sign_in", "email"),  # sign-in knows the email, not yet the programme
+)
+
+# Server-side sessions: the cookie holds "<programme>.<token>", the table only the token's SHA-256.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    _pid(),
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", Uuid, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "staff_id"], "staff_users", ["program_id", "id"]),
+    Index("ix_staff_sessions_staff", "program_id", "staff_id"),
+)
+
+# One-time sign-in codes for the member portal, stored hashed, valid for minutes, a few tries each.
+member_sign_in_codes = Table(
+    "member_sign_in_codes",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    CheckConstraint("expires_at > created_at", name="expires_after_created"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_member_sign_in_codes_member", "program_id", "member_id", "created_at"),
+)
+
+member_sessions = Table(
+    "member_sessions",
+    metadata,
+    _pid(),
+    Column("token_hash", String(64), primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_member_sessions_member", "program_id", "member_id"),
+)
+
 # -- predictive CLV and churn (issue 6, migration 0007) ---------------------------------------------------------
 from sqlalchemy import Double  # noqa: E402  (kept with the table that needs it; the file is appended to)
 

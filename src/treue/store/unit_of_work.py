@@ -17,6 +17,7 @@ from treue.store.club import Club
 from treue.store.database import READ_ONLY
 from treue.store.rules import Events, Rules
 from treue.store.simulation import SimulationSource
+from treue.store.staff import Staff
 from treue.store.tiers import Tiers
 from treue.store.wallet import Wallet
 
@@ -64,6 +65,7 @@ class SqlUnitOfWork:
             self.wallet = Wallet(conn, self.batch)  # cashback wallets and checkout holds
             self.club = Club(conn, self.batch)
             self.simulation = SimulationSource(conn)  # what the simulator replays (read only)
+            self.staff = Staff(conn, self.batch)  # web UI: staff, sessions, portal sign-in codes
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,279 @@
+"""The web UI in a real browser: Playwright drives Debian's Chromium (headless) against `treue serve` on a free
+port, on a SQLite file seeded through the services, with a real SMTP server (aiosmtpd) for the portal's codes.
+
+Screenshots of the main pages go to test-output/screenshots/ for review. Without Chromium these tests are
+skipped, unless TREUE_REQUIRE_BROWSER=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from tests.integration.helpers import buy, enrol
+from tests.integration.web_helpers import PASSWORD, Inbox, free_port, smtp_server
+from treue.services.programs import create_program
+from treue.services.staff import add_staff
+from treue.store.database import make_engine
+from treue.store.migrate import migrate
+from treue.store.unit_of_work import SqlUnitOfWorkFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]  # fmt: skip
+REQUIRE_BROWSER = os.environ.get("TREUE_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+TREUE = Path(sys.executable).with_name("treue")
+ROLES = ("owner", "manager", "support", "analyst", "partner")
+MEMBER_EMAIL = "lena.koch@example.org"
+pytestmark = pytest.mark.xdist_group("browser")  # one worker, one server, one browser for all of them
+
+
+@dataclass
+class Site:
+    url: str
+    program_id: UUID
+    card: str
+    staff: dict[str, str]  # role -> email
+    inbox: Inbox
+
+
+def _chromium_problem() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Debian's chromium is not installed at {CHROMIUM} (make browser-deps installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -r requirements.lock)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    problem = _chromium_problem()
+    if problem:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{problem} (TREUE_REQUIRE_BROWSER=1: the browser tests may not be skipped)")
+        pytest.skip(f"SKIPPED browser tests: {problem}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _seed(url: str) -> tuple[UUID, str, dict[str, str]]:
+    engine = make_engine(url)
+    migrate(engine)
+    uow = SqlUnitOfWorkFactory(engine)
+    now = datetime.now(UTC)
+    earlier = now - timedelta(days=20)  # past the pending period: the points are available
+    program_id = UUID(create_program(uow(), "Möbelhaus Browser", "EUR", "Europe/Berlin", {"default_locale": "de"},
+                                     earlier - timedelta(days=1))["id"])  # fmt: skip
+    staff = {}
+    for role in ROLES:
+        email = f"{role}@browser.example"
+        add_staff(uow(), program_id, email, role, now, password=PASSWORD, partner="acme" if role == "partner" else None,
+                  locale="en")  # fmt: skip
+        staff[role] = email
+    member = enrol(uow, program_id, earlier, first_name="Lena", last_name="Koch", email=MEMBER_EMAIL, locale="en")
+    buy(uow, program_id, member, "249.00", earlier, external_order_id="B-1001")
+    buy(uow, program_id, member, "59.90", earlier, external_order_id="B-1002", partner="acme")
+    with uow() as tx:
+        card = str(tx.members.get(program_id, member)["card_number"])
+    engine.dispose()
+    return program_id, card, staff
+
+
+@pytest.fixture(scope="session")
+def site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'treue.db'}"
+    program_id, card, staff = _seed(url)
+    port = free_port()
+    with smtp_server() as (inbox, mailer):
+        env = {**os.environ, "TREUE_DATABASE_URL": url, "TREUE_SMTP_HOST": mailer.host,
+               "TREUE_SMTP_PORT": str(mailer.port), "TREUE_PORTAL_PROGRAM": str(program_id)}  # fmt: skip
+        server = subprocess.Popen([str(TREUE), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(base, server)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            yield Site(base, program_id, card, staff, inbox)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            output = server.stdout.read().decode() if server.stdout else ""
+            raise AssertionError(f"treue serve exited with {server.returncode}:\n{output}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("treue serve did not answer /healthz within 30 s")
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
+
+
+def sign_in(page: Any, site: Site, role: str) -> None:
+    page.goto(f"{site.url}/admin")
+    assert "/admin/sign-in" in page.url
+    page.get_by_label("Email").fill(site.staff[role])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site.url}/admin")
+
+
+NAVIGATION = {  # what each role finds in the main navigation
+    "owner": {"Overview", "Members", "Card look-up", "Rules"},
+    "manager": {"Overview", "Members", "Card look-up", "Rules"},
+    "support": {"Overview", "Members", "Card look-up"},
+    "analyst": {"Overview", "Rules"},
+    "partner": {"Overview", "Card look-up"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_signs_in_and_sees_only_what_it_may(page: Any, site: Site, role: str):
+    sign_in(page, site, role)
+    assert page.get_by_role("heading", level=1).inner_text() == "Overview"
+    links = set(page.get_by_role("navigation", name="Main").get_by_role("link").all_inner_texts())
+    assert links == NAVIGATION[role]
+    issued = page.locator('[data-kpi="issued"]').inner_text()
+    assert issued == ("59" if role == "partner" else "308")  # a partner counts only its own purchases
+    shot(page, f"admin-overview-{role}")
+
+    page.goto(f"{site.url}/admin/members")
+    if "Members" in NAVIGATION[role]:
+        assert page.get_by_role("heading", level=1).inner_text() == "Members"
+    else:
+        assert page.get_by_role("heading", level=1).inner_text() == "Not allowed"
+        if role == "analyst":
+            shot(page, "admin-forbidden")
+    page.goto(f"{site.url}/admin/rules")
+    expected = "Rules" if "Rules" in NAVIGATION[role] else "Not allowed"
+    assert page.get_by_role("heading", level=1).inner_text() == expected
+
+    page.goto(f"{site.url}/admin")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{site.url}/admin/sign-in")
+
+
+def test_keyboard_users_skip_to_the_content_and_switch_language(page: Any, site: Site):
+    page.goto(f"{site.url}/admin/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.get_by_role("link", name="Skip to content").bounding_box()["x"] >= 0  # shown when focused
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.get_by_role("link", name="DE").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Anmeldung zum Verwaltungsbereich"
+    assert page.locator("html").get_attribute("lang") == "de"
+    shot(page, "admin-sign-in-de")
+
+
+def test_support_finds_a_member_by_typing_and_reads_the_history(page: Any, site: Site):
+    sign_in(page, site, "support")
+    page.goto(f"{site.url}/admin/members")
+    page.get_by_label("Name, email, phone or card number").fill("koch")  # HTMX searches as one types
+    page.get_by_role("link", name="Lena Koch").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Lena Koch"
+    assert page.locator('[data-balance="available"]').inner_text() == "308"
+    assert "Purchase B-1001" in page.locator("table.history").inner_text()
+    shot(page, "admin-member-profile")
+
+
+def test_a_cashier_looks_a_member_up_by_card_number(page: Any, site: Site):
+    sign_in(page, site, "partner")
+    page.goto(f"{site.url}/admin/lookup")
+    page.get_by_label("Card number").fill(site.card)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/admin/lookup?card={site.card}")
+    assert page.get_by_role("heading", level=2).inner_text().strip() == "Lena Koch"
+    assert page.locator('[data-balance="available"]').inner_text() == "308"
+    assert page.get_by_role("link", name="Open the profile").count() == 0  # partners may not open profiles
+    shot(page, "admin-card-lookup")
+
+
+def test_the_rule_editor_checks_the_condition_while_typing_and_previews_a_cart(page: Any, site: Site):
+    sign_in(page, site, "manager")
+    page.goto(f"{site.url}/admin/rules/new")
+    page.get_by_label("Id (a-z, 0-9, . _ -)").fill("big-carts")
+    condition = page.get_by_label("Condition (CEL)")
+    condition.fill("purchase.totl >= 100")
+    error = page.locator('[data-check="invalid"]')
+    error.wait_for()
+    assert "line 1, column 10" in error.inner_text()
+    condition.fill("purchase.total >= 100")
+    page.locator('[data-check="valid"]').wait_for()
+
+    page.get_by_label("Cart total (EUR)").fill("120.00")
+    page.get_by_label("Card number (optional: without one nothing is earned)").fill(site.card)
+    page.get_by_role("button", name="Test", exact=True).click()
+    page.locator("[data-preview-points]").wait_for()
+    assert page.locator("[data-preview-points]").get_attribute("data-preview-points") == "120"
+    shot(page, "admin-rule-editor")
+
+    page.get_by_role("button", name="Create rule").click()
+    page.wait_for_url(f"{site.url}/admin/rules/big-carts?saved=1")
+    assert "Saved." in page.get_by_role("status").inner_text()
+
+
+def test_a_member_signs_in_with_the_emailed_code_and_sees_the_card(browser: Any, site: Site):
+    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(10_000)
+    phone = context.new_page()
+    try:
+        phone.goto(f"{site.url}/portal")
+        assert phone.url.endswith(f"/portal/{site.program_id}/sign-in")
+        shot(phone, "portal-sign-in")
+        phone.get_by_label("Email").fill(MEMBER_EMAIL)
+        before = len(site.inbox.codes_for(MEMBER_EMAIL))
+        phone.get_by_role("button", name="Send me a code").click()
+        phone.get_by_label("Code from the email").wait_for()
+        deadline = time.monotonic() + 10
+        while len(site.inbox.codes_for(MEMBER_EMAIL)) == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        code = site.inbox.codes_for(MEMBER_EMAIL)[-1]
+        phone.get_by_label("Code from the email").fill(code)
+        phone.get_by_role("button", name="Sign in").click()
+        phone.wait_for_url(f"{site.url}/portal/card")
+        assert phone.get_by_role("heading", level=1).inner_text() == "Hello Lena"
+        assert phone.locator("[data-card]").get_attribute("data-card") == site.card
+        assert phone.locator(".qr svg").is_visible()
+        assert phone.locator('[data-balance="available"]').inner_text() == "308"
+        shot(phone, "portal-card")
+    finally:
+        context.close()
