@@ -14,9 +14,11 @@ from tests.integration.helpers import buy, enrol
 from treue.domain import events
 from treue.domain.errors import InvalidInput, NotFound, NoTierLadder, TierInUse, TierUnknown
 from treue.services import tiers
+from treue.services.points import get_balance, get_history
 from treue.services.purchases import RecordPurchase, RefundPurchase, preview_purchase, refund_purchase
 from treue.services.rewards import create_reward, redeem_reward
 from treue.services.rules import create_rule
+from treue.services.scheduled import run_scheduled_rules
 from treue.services.verify import verify
 from treue.services.views import iso
 
@@ -316,3 +318,25 @@ def test_no_ladder_costs_nothing_and_shows_no_tier(uow_factory, program_id, now)
     assert tier_of(uow_factory, program_id, member, now)["tier"] is None
     assert tiers.get_ladder(uow_factory(), program_id)["tiers"] == []
     assert job(uow_factory, program_id, now)["downgraded"] == 0
+
+
+def test_a_tier_birthday_bonus_is_awarded_once_on_the_birthday_by_the_rules_job(uow_factory, program_id, now):
+    with_bonus = simple("spend", "12M", ("100.00", "1000.00"))
+    with_bonus["tiers"][1]["benefits"] = {"birthday_bonus_points": 150}  # Silber only
+    tiers.set_ladder(uow_factory(), program_id, with_bonus, now)
+    birthday = (now + timedelta(days=3)).date()
+    silber = enrol(uow_factory, program_id, now, birthday=birthday.replace(year=1990))
+    basis = enrol(uow_factory, program_id, now, birthday=birthday.replace(year=1991))
+    buy(uow_factory, program_id, silber, "150.00", now)  # 150 base points, Silber at once
+    buy(uow_factory, program_id, basis, "50.00", now)
+
+    on_the_day = datetime.combine(birthday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
+    first = run_scheduled_rules(uow_factory, on_the_day, program_id)
+    again = run_scheduled_rules(uow_factory, on_the_day + timedelta(hours=1), program_id)
+    assert (first["awarded"], first["points"]) == (1, 150)
+    assert again["awarded"] == 0
+    assert get_balance(uow_factory(), program_id, silber, on_the_day)["points"] == 150 + 150
+    assert get_balance(uow_factory(), program_id, basis, on_the_day)["points"] == 50  # no bonus at Basis
+    earned = next(e for e in get_history(uow_factory(), program_id, silber) if e["kind"] == "earn")
+    assert [(r["rule"], r["points"]) for r in earned["explanation"]["rules"]] == [("tier:silber", 150)]
+    assert verify(uow_factory(), program_id) == []

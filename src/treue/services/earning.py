@@ -34,7 +34,7 @@ from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, syste
 from treue.domain.lots import NewLot
 from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
-from treue.domain.rules.benefit_awards import with_benefits
+from treue.domain.rules.benefit_awards import BIRTHDAY, with_benefits, with_birthday_bonus
 from treue.domain.rules.context import EventFacts, MemberSnapshot
 from treue.domain.rules.definitions import RuleSet
 from treue.domain.rules.evaluator import Evaluation, evaluate, usage_keys
@@ -128,9 +128,10 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
 
 
 def _benefits(uow: UnitOfWork, program: Program, facts: EventFacts, member_id: UUID | None) -> list[Benefits]:
-    """The tier and club benefits in force for a known member's purchase. No query at all when the programme has
-    neither a tier ladder nor club plans (cached per programme, like the rule set)."""
-    if member_id is None or facts.purchase is None or facts.name != "purchase":
+    """The tier and club benefits in force for a known member's purchase or birthday. No query at all when the
+    programme has neither a tier ladder nor club plans (cached per programme, like the rule set)."""
+    purchase = facts.name == "purchase" and facts.purchase is not None
+    if member_id is None or not (purchase or facts.name == BIRTHDAY):
         return []
     ladder, plans = uow.tiers.benefit_sources(program.id, cached=True)
     if not (ladder or plans):
@@ -139,7 +140,11 @@ def _benefits(uow: UnitOfWork, program: Program, facts: EventFacts, member_id: U
 
 
 def _with(evaluation: Evaluation, benefits: list[Benefits], facts: EventFacts, program: Program) -> Evaluation:
-    if not benefits or facts.purchase is None:
+    if not benefits:
+        return evaluation
+    if facts.name == BIRTHDAY:
+        return with_birthday_bonus(evaluation, benefits)
+    if facts.purchase is None:
         return evaluation
     return with_benefits(evaluation, benefits, facts.purchase, program.rounding)
 

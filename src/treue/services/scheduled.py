@@ -73,13 +73,24 @@ def run_scheduled_rules(
     for program in programs:
         with uow_factory(read_only=True) as uow:
             rules = uow.rules.ruleset(program, cached=True)
-        for period in periods(program, rules, now):
+            bonus = _birthday_bonus(uow, program)
+        for period in periods(program, rules, now, birthday_bonus=bonus):
             _run_period(uow_factory, program, period, now, counts)
     return counts
 
 
-def periods(program: Program, rules: RuleSet, now: datetime) -> list[Period]:
-    """The periods due at `now` (within the look-back) that have a rule in force."""
+def _birthday_bonus(uow: Any, program: Program) -> bool:
+    """Does a tier or a club plan of the programme give a birthday bonus (then birthdays are due without a rule)?"""
+    ladder, plans = uow.tiers.benefit_sources(program.id, cached=True)
+    tiers = uow.tiers.ladder(program.id, cached=True).tiers if ladder else ()
+    if any(tier.benefits.birthday_bonus_points > 0 for tier in tiers):
+        return True
+    return bool(plans) and any(plan.benefits.birthday_bonus_points > 0 for plan in uow.club.plans(program.id))
+
+
+def periods(program: Program, rules: RuleSet, now: datetime, *, birthday_bonus: bool = False) -> list[Period]:
+    """The periods due at `now` (within the look-back) that have a rule in force (or, for birthdays, a tier or
+    club birthday bonus)."""
     tz = zone(program.timezone)
     local_now = now.astimezone(tz)
     found: list[Period] = []
@@ -88,7 +99,7 @@ def periods(program: Program, rules: RuleSet, now: datetime) -> list[Period]:
     for trigger in (BIRTHDAY, ANNIVERSARY):
         for day in days:
             at = now if day == today else _end_of_day(day, tz)
-            if _live(rules, trigger, at, at.astimezone(tz)):
+            if (trigger == BIRTHDAY and birthday_bonus) or _live(rules, trigger, at, at.astimezone(tz)):
                 found.append(Period(trigger, day.isoformat(), at, day))
     if rules.entries(SCHEDULE_EVENT):
         minute = now.replace(second=0, microsecond=0)

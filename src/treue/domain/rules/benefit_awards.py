@@ -1,6 +1,7 @@
 """Tier and club benefits as awards of a purchase's evaluation, beside the rules (rule id "tier:<code>" or
 "club:<plan>"): the earn multiplier adds the base points times (multiplier - 1), like a `multiplier` effect; the
-cashback percent becomes a `Cashback` hook on the purchase total, which the wallet credits. Pure: the same
+cashback percent becomes a `Cashback` hook on the purchase total, which the wallet credits; on the member's
+birthday (the scheduled `birthday` event) the birthday bonus is a contribution of its own. Pure: the same
 evaluation and benefits always give the same result, so the checkout preview shows what the purchase earns.
 """
 
@@ -16,6 +17,8 @@ from treue.domain.purchases import Purchase
 from treue.domain.rules.effects import Cashback, Hook
 from treue.domain.rules.evaluator import Award, Evaluation
 from treue.domain.rules.outcome import Contribution, EarnOutcome
+
+BIRTHDAY = "birthday"  # the scheduled trigger of a member's birthday (services.scheduled)
 
 
 def with_benefits(evaluation: Evaluation, benefits: Sequence[Benefits], purchase: Purchase,
@@ -47,3 +50,18 @@ def with_benefits(evaluation: Evaluation, benefits: Sequence[Benefits], purchase
     added = tuple(c for award in awards for c in award.contributions)
     return replace(evaluation, outcome=EarnOutcome(evaluation.outcome.contributions + added),
                    awards=evaluation.awards + tuple(awards))  # fmt: skip
+
+
+def with_birthday_bonus(evaluation: Evaluation, benefits: Sequence[Benefits]) -> Evaluation:
+    """The birthday event's evaluation with each benefit source's birthday bonus as an award of its own."""
+    awards = tuple(
+        Award(source.source, 0, None, source.birthday_bonus_points, (Contribution(
+            rule=source.source, points=source.birthday_bonus_points,
+            reason=f"{source.source}: birthday bonus of {source.birthday_bonus_points} point(s)"),))
+        for source in benefits if source.birthday_bonus_points > 0
+    )  # fmt: skip
+    if not awards:
+        return evaluation
+    added = tuple(c for award in awards for c in award.contributions)
+    return replace(evaluation, outcome=EarnOutcome(evaluation.outcome.contributions + added),
+                   awards=evaluation.awards + awards)  # fmt: skip
