@@ -137,6 +137,9 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /holds": {"member_id": member, "points": 10},
         "POST /holds/{hold_id}/capture": {"external_order_id": "B-CAPTURE", "total": "10.00", "currency": "EUR"},
         # club (issue 4)
+        # partners (issue 5)
+        # webhooks and streams (issue 5)
+        # shop adapters (issue 5)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

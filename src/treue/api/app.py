@@ -16,12 +16,15 @@ from treue.api.routes import (
     checkout,
     club,
     members,
+    partners,
     programs,
     purchases,
     rewards,
     rules,
+    shops,
     simulation,
     tiers,
+    webhooks,
 )
 from treue.store.database import make_engine
 from treue.store.unit_of_work import SqlUnitOfWorkFactory
@@ -46,7 +49,21 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
     app.state.uow = SqlUnitOfWorkFactory(engine)
     app.state.clock = clock
     errors.install(app)
-    for module in (programs, members, purchases, rewards, rules, tiers, checkout, club, simulation, analytics):
+    for module in (
+        programs,
+        members,
+        purchases,
+        rewards,
+        rules,
+        tiers,
+        checkout,
+        club,
+        simulation,
+        analytics,
+        partners,
+        webhooks,
+        shops,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     from treue.web import mount  # the admin dashboard (/admin) and member portal (/portal), HTML
 

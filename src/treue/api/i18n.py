@@ -49,6 +49,9 @@ TITLES: dict[str, dict[str, str]] = {
     "payment_exceeds_total": {"en": "Points and wallet pay more than the cart costs",
                               "de": "Punkte und Guthaben übersteigen den Warenkorbwert"},
     # club (issue 4)
+    # partners (issue 5)
+    # webhooks and streams (issue 5)
+    # shop adapters (issue 5)
     "club_plan_exists": {"en": "A club plan with this code exists already",
                          "de": "Ein Club-Tarif mit diesem Code existiert bereits"},
     "club_plan_unavailable": {"en": "The club plan is not available", "de": "Der Club-Tarif ist nicht verfügbar"},

@@ -16,11 +16,13 @@ from treue.cli.analytics import analytics as analytics_app
 from treue.cli.checkout import checkout as checkout_app
 from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
+from treue.cli.partners import partners as partners_app
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
 from treue.cli.simulate import simulate
 from treue.cli.staff import staff as staff_app
 from treue.cli.tiers import tiers as tiers_app
+from treue.cli.worker import worker as worker_app
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
 from treue.services import points as point_cases
@@ -43,7 +45,8 @@ importer = typer.Typer(help="Bulk import.", no_args_is_help=True)
 for sub, name in ((programs, "programs"), (members, "members"), (purchases, "purchases"), (rewards, "rewards"),
                   (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import"), (rules_app, "rules"),
                   (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
-                  (analytics_app, "analytics"), (staff_app, "staff")):  # fmt: skip
+                  (analytics_app, "analytics"), (staff_app, "staff"), (partners_app, "partners"),
+                  (worker_app, "worker")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
 
