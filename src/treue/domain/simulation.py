@@ -6,8 +6,9 @@ member's usage of per-member caps and the campaigns' spent budgets, both advance
 awarded. Nothing is written anywhere; one `Replay` per rule set, fed the same stream, gives figures that
 compare like with like. Pure: no clock, no I/O.
 
-Not replayed (stated in the report): scheduled triggers (birthday, anniversary, cron) and caps used before the
-period (the replay starts every cap and budget at zero on its first day).
+Not replayed (stated in the report): scheduled triggers (birthday, anniversary, cron), caps used before the
+period (the replay starts every cap and budget at zero on its first day), and tier and club benefits (a tier's
+multiplier or cashback; tiers are not part of a draft yet).
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def most_affected(current: Replay, draft: Replay, top: int = 10) -> list[dict[st
         after = draft.members[member_id].points if member_id in draft.members else 0
         return before, after, after - before
 
-    found = heapq.nlargest(top, ids, key=lambda m: (abs(change(m)[2]), str(m)))
+    changed = [m for m in ids if change(m)[2] != 0]
+    found = heapq.nlargest(top, changed, key=lambda m: (abs(change(m)[2]), str(m)))
     return [{"member_id": str(m), "points_current": change(m)[0], "points_draft": change(m)[1],
              "change": change(m)[2]} for m in found]  # fmt: skip

@@ -19,7 +19,8 @@ from treue.services.rules import FORMAT
 
 SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)  # a draft's rules are replayed as if in force all along
 NOT_REPLAYED = ["scheduled triggers (birthday, membership_anniversary, cron)",
-                "caps and campaign budgets used before the period (each starts at zero on its first day)"]  # fmt: skip
+                "caps and campaign budgets used before the period (each starts at zero on its first day)",
+                "tier and club benefits (earn multipliers, cashback percent, birthday bonus)"]  # fmt: skip
 
 
 def draft_rule_set(program: Program, document: Mapping[str, Any]) -> RuleSet:
