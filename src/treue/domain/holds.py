@@ -9,6 +9,7 @@ value, rounded by its policy, with a minimum number of points per redemption.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -20,9 +21,12 @@ from treue.domain.errors import (
     InsufficientPoints,
     InsufficientWallet,
     InvalidInput,
+    InvariantViolated,
     PaymentExceedsTotal,
 )
-from treue.domain.money import Money, divide
+from treue.domain.lots import Allocation, Draw, Lot, NewLot, spending_order
+from treue.domain.money import Money, Rounding, divide
+from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
 
 MAX_HOLD_MINUTES = 7 * 24 * 60
@@ -146,3 +150,75 @@ def check_reservable(points: int, wallet_minor: int, usable_points: int, usable_
         raise InsufficientWallet(f"{Money(wallet_minor, usable_wallet.currency)} to reserve, {usable_wallet} usable",
                                  needed=Money(wallet_minor, usable_wallet.currency).format(),
                                  available=usable_wallet.format())  # fmt: skip
+
+
+# -- refunds of a captured checkout ---------------------------------------------------------------------------
+def returned_range(paid: int, total_minor: int, refunded_before: int, refund_minor: int,
+                   rounding: Rounding) -> tuple[int, int]:  # fmt: skip
+    """The slice [start, end) of what a checkout paid (points or wallet minor units) that a refund gives back.
+
+    The basis is the share of the order refunded: refunded amount over the purchase's recorded total (the whole
+    cart, or the part paid with money under `earn_on_money_only`; lines are priced as a share of that total
+    either way). Cumulative, like `points_to_take_back`: partial refunds that add up to the whole purchase
+    give back exactly what was paid, never a unit more or less."""
+    if total_minor == 0:
+        return (0, paid) if refunded_before == 0 else (paid, paid)
+    start = divide(paid * refunded_before, total_minor, rounding)
+    return start, divide(paid * (refunded_before + refund_minor), total_minor, rounding)
+
+
+@dataclass(slots=True)
+class PaymentReturn:
+    """What giving back a slice of a checkout payment does to the account: one draw for one transfer."""
+
+    draw: Draw
+    to_lots: int  # given back to the very lots it was paid from
+    as_new_lots: int  # its lots had expired meanwhile: credited as new lots
+
+    @property
+    def amount(self) -> int:
+        return self.to_lots + self.as_new_lots
+
+
+def return_payment(account: PointsAccount, drawn: Sequence[Allocation], start: int, end: int, now: datetime,
+                   transfer_id: UUID, new_lot: Callable[[Lot, int], NewLot]) -> PaymentReturn:  # fmt: skip
+    """Give back the slice [start, end) of a payment that drew `drawn` from the account's lots (all loaded).
+
+    The payment's allocations are laid end to end in undo order (the last drawn first: spending took the
+    soonest-expiring lots first, so the latest-expiring come back first) and the slice is cut from that line,
+    so consecutive partial refunds never give a lot back twice. A lot that has not expired gets its units back,
+    as a cancelled redemption does; for an expired lot, whose remainder the expiry job writes off, `new_lot`
+    makes a fresh lot instead (giving back into it would only have the units written off again)."""
+    per_lot: dict[UUID, int] = {}
+    for allocation in drawn:
+        if allocation.amount > 0:
+            per_lot[allocation.lot_id] = per_lot.get(allocation.lot_id, 0) + allocation.amount
+    lots = sorted((_loaded(account, lot_id) for lot_id in per_lot), key=spending_order, reverse=True)
+    if not 0 <= start <= end <= sum(per_lot.values()):
+        raise InvariantViolated(f"cannot give back units {start} to {end} of a payment of {sum(per_lot.values())}")
+    back: list[Allocation] = []
+    fresh: list[NewLot] = []
+    position = 0
+    for lot in lots:
+        low, high = max(start, position), min(end, position + per_lot[lot.id])
+        position += per_lot[lot.id]
+        if high <= low:
+            continue
+        if lot.is_expired(now):
+            fresh.append(new_lot(lot, high - low))
+        else:
+            back.append(Allocation(lot.id, high - low))
+    draw = account.give_back(back)
+    if fresh:
+        credited = account.credit(fresh, transfer_id)
+        for lot_id, amount in credited.allocations.items():
+            draw.allocations[lot_id] = draw.allocations.get(lot_id, 0) + amount
+        draw.new_lots.extend(credited.new_lots)
+    return PaymentReturn(draw, sum(a.amount for a in back), sum(lot.amount for lot in fresh))
+
+
+def _loaded(account: PointsAccount, lot_id: UUID) -> Lot:
+    for lot in account.lots:
+        if lot.id == lot_id:
+            return lot
+    raise InvariantViolated(f"lot {lot_id} of the payment is not loaded")

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from treue.services.analytics import refresh_member_clv
 from treue.services.club import run_club_job
-from treue.services.expiry import expire_points
+from treue.services.expiry import expire_points, expire_wallets
 from treue.services.outbox import dispatch_outbox
 from treue.services.ports import UnitOfWorkFactory
 from treue.services.scheduled import run_scheduled_rules
@@ -19,7 +19,8 @@ Job = Callable[[UnitOfWorkFactory, datetime, UUID | None], dict[str, Any]]
 
 
 def _expire(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
-    return expire_points(uow, now, program_id)
+    """Expired points lots and expired cashback wallet lots, each written off to breakage (idempotent)."""
+    return expire_points(uow, now, program_id) | expire_wallets(uow, now, program_id)
 
 
 def _outbox(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.tiers import assess_member
 from treue.services.views import purchase_view, refund_view
-from treue.services.wallet import credit_cashback, reverse_cashback
+from treue.services.wallet import credit_cashback, payment_returned_by, return_checkout_payment, reverse_cashback
 
 
 @dataclass
@@ -198,7 +198,9 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
                     now: datetime) -> dict[str, Any]:  # fmt: skip
     """Take back points in proportion to the amount refunded, from the purchase's own lots first.
 
-    What the programme's return policy does not allow to take back is reported as forgiven.
+    What the programme's return policy does not allow to take back is reported as forgiven. If the purchase was
+    paid (partly) with points or wallet money at checkout, the refund first gives back its share of them (see
+    `wallet.return_checkout_payment`): `points_returned`, `wallet_returned`.
     A refund with an external id that was already recorded returns the first result.
     """
     occurred_at = require_aware(cmd.occurred_at, "occurred_at") if cmd.occurred_at else now
@@ -210,7 +212,10 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
         if cmd.external_refund_id:
             earlier = uow.purchases.refund_by_external_id(program_id, purchase_id, cmd.external_refund_id)
             if earlier is not None:
-                return refund_view(earlier) | {"replayed": True}
+                hold = uow.wallet.captured_hold_of(program_id, purchase.member_id, purchase_id) if (
+                    purchase.member_id) else None  # fmt: skip
+                return refund_view(earlier) | payment_returned_by(uow, program, hold, earlier["id"]) | {
+                    "replayed": True}  # fmt: skip
         if cmd.lines and cmd.amount is not None:
             raise InvalidInput("give either an amount or lines to refund, not both")
         if cmd.lines:
@@ -226,9 +231,15 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
         refund_id, transfer_id = new_id(), None
         taken = forgiven = 0
         returned: list[dict[str, Any]] = []
+        hold = uow.wallet.captured_hold_of(program_id, purchase.member_id, purchase_id) if purchase.member_id else None
+        payment, account, wallet = None, None, None
+        if hold is not None:  # paid at checkout: give back the refund's share of points and wallet money first
+            payment, account, wallet = return_checkout_payment(uow, program, purchase, hold, row["refunded_minor"],
+                                                               amount, refund_id, occurred_at, now)  # fmt: skip
         if points > 0 and purchase.member_id is not None:
-            accounts = uow.ledger.lock_accounts(program_id, [purchase.member_id], purchase_id=purchase.id)
-            account = accounts[purchase.member_id]
+            if account is None:
+                account = uow.ledger.lock_accounts(program_id, [purchase.member_id], purchase_id=purchase.id)[
+                    purchase.member_id]  # fmt: skip
             own_lots = {lot.id for lot in account.lots if lot.purchase_id == purchase.id}
             result = account.take_back(points, now, own_lots, program.return_policy)
             taken, forgiven = result.taken, result.forgiven
@@ -264,7 +275,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "points_taken": taken, "points_forgiven": forgiven, "transfer_id": transfer_id, "created_at": now,
         }  # fmt: skip
         # The refund's share of the purchase's wallet cashback (before add_refund: row holds the refunded amount before).
-        cashback = reverse_cashback(uow, program, purchase, row["refunded_minor"], amount, occurred_at, now)
+        cashback = reverse_cashback(uow, program, purchase, row["refunded_minor"], amount, occurred_at, now, wallet)
         uow.purchases.add_refund(refund)
         refund_bonus = _refund_rules(uow, program, purchase, refund, amount, occurred_at, now)
         if purchase.member_id is not None:  # lower amounts count at the next review; a tier never drops here
@@ -275,6 +286,10 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
             "member_id": str(purchase.member_id) if purchase.member_id else None}))  # fmt: skip
         uow.commit()
     view = refund_view(refund)
+    view["points_returned"] = payment["points"] if payment else 0
+    view["wallet_returned"] = payment["wallet"] if payment else Money(0, purchase.total.currency).format()
+    if payment is not None:
+        view["payment_returned"] = payment
     if returned:
         view["budgets_returned"] = returned
     if refund_bonus is not None:

@@ -13,9 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from treue.domain.events import Event
-from treue.domain.holds import Held
+from treue.domain.holds import Held, PaymentReturn, return_payment, returned_range
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, member_account_id, move, system_account_id
+from treue.domain.lots import Lot, NewLot
 from treue.domain.money import Money
+from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
 from treue.domain.purchases import Purchase
 from treue.domain.rules.effects import Hook
@@ -26,6 +28,8 @@ from treue.services.views import iso
 
 CASHBACK_CREDITED = "cashback.credited"
 CASHBACK_REVERSED = "cashback.reversed"
+CASHBACK_EXPIRED = "cashback.expired"
+PAYMENT_RETURNED = "checkout.payment_returned"
 
 
 def credit_cashback(uow: UnitOfWork, program: Program, member_id: UUID, hooks: tuple[Hook, ...], purchase: Purchase,
@@ -59,10 +63,12 @@ def credit_cashback(uow: UnitOfWork, program: Program, member_id: UUID, hooks: t
 
 
 def reverse_cashback(uow: UnitOfWork, program: Program, purchase: Purchase, refunded_before: int, refund: Money,
-                     occurred_at: datetime, now: datetime) -> dict[str, Any] | None:  # fmt: skip
+                     occurred_at: datetime, now: datetime,
+                     wallet: WalletAccount | None = None) -> dict[str, Any] | None:  # fmt: skip
     """Take back a refund's proportional share of the purchase's cashback, from the purchase's own credit first,
     under the programme's return policy (what it does not allow is reported as forgiven). None if the purchase
-    credited no cashback."""
+    credited no cashback. `wallet`: the member's wallet if the refund locked it already (with the purchase's
+    lots), else it is locked here."""
     member_id = purchase.member_id
     if member_id is None:
         return None
@@ -73,8 +79,9 @@ def reverse_cashback(uow: UnitOfWork, program: Program, purchase: Purchase, refu
     due = cashback_to_take_back(credited, purchase.total.minor, refunded_before, refund.minor, program.rounding)
     if due <= 0:
         return None
-    uow.ledger.add_to_balance(program.id, member_id, 0)  # the member's lock first (see credit_cashback)
-    wallet = uow.wallet.lock(program.id, member_id, program.currency, purchase_id=purchase.id)
+    if wallet is None:
+        uow.ledger.add_to_balance(program.id, member_id, 0)  # the member's lock first (see credit_cashback)
+        wallet = uow.wallet.lock(program.id, member_id, program.currency, purchase_id=purchase.id)
     assert wallet is not None  # it was credited
     own = {lot.id for lot in wallet.account.lots if lot.purchase_id == purchase.id}
     result = wallet.take_back(Money(due, program.currency), now, own, program.return_policy)
@@ -98,6 +105,105 @@ def reverse_cashback(uow: UnitOfWork, program: Program, purchase: Purchase, refu
     uow.emit(program.id, Event(CASHBACK_REVERSED, {"member_id": str(member_id), "purchase_id": str(purchase.id),
                                                    "currency": program.currency, **view}))  # fmt: skip
     return view
+
+
+def return_checkout_payment(uow: UnitOfWork, program: Program, purchase: Purchase, hold: dict[str, Any],
+                            refunded_before: int, refund: Money, refund_id: UUID, occurred_at: datetime,
+                            now: datetime) -> tuple[dict[str, Any], PointsAccount, WalletAccount | None]:  # fmt: skip
+    """Give back a refund's share of what the captured `hold` paid for the purchase: points to the lots they
+    came from (as new lots where those expired), wallet money likewise; one reverse transfer per unit, correcting
+    the payment transfer, with the refund's id in its explanation. The share is `returned_range`'s.
+
+    Returns the view and the member's locked points account and wallet (loaded with the purchase's lots), for the
+    refund's take-back of earned points and cashback that follows: giving back first means that earned points
+    or cashback already spent can be taken from what the payment gives back rather than being forgiven."""
+    member_id = hold["member_id"]
+    base = {"reason": "refund", "refund_id": str(refund_id), "purchase_id": str(purchase.id),
+            "order": purchase.external_order_id, "refund": refund.format(), "currency": refund.currency,
+            "hold_id": str(hold["id"])}  # fmt: skip
+    points_drawn = (
+        uow.ledger.allocations_of(program.id, hold["points_transfer_id"]) if hold["points_transfer_id"] else []
+    )
+    wallet_drawn = (
+        uow.wallet.allocations_of(program.id, hold["wallet_transfer_id"]) if hold["wallet_transfer_id"] else []
+    )
+    # Lock order: the member's points account, then the wallet - as reserve, capture, cashback credits and
+    # redemptions take them, so a refund queues behind a checkout of the same member instead of deadlocking.
+    account = uow.ledger.lock_accounts(program.id, [member_id], lot_ids=[a.lot_id for a in points_drawn],
+                                       purchase_id=purchase.id)[member_id]  # fmt: skip
+    view: dict[str, Any] = {"hold_id": str(hold["id"]), "points": 0, "points_to_lots": 0, "points_as_new_lots": 0,
+                            "points_transfer_id": None, "wallet": Money(0, program.currency).format(),
+                            "wallet_to_lots": Money(0, program.currency).format(),
+                            "wallet_as_new_lots": Money(0, program.currency).format(), "wallet_transfer_id": None}  # fmt: skip
+    start, end = returned_range(hold["captured_points"] or 0, purchase.total.minor, refunded_before, refund.minor,
+                                program.rounding)  # fmt: skip
+    if end > start:
+        transfer_id = new_id()
+
+        def points_lot(lot: Lot, amount: int) -> NewLot:  # like points earned now, with the lot's partner
+            return NewLot(new_id(), amount, now, program.expires_at(now), None, lot.partner)
+
+        back = return_payment(account, points_drawn, start, end, now, transfer_id, points_lot)
+        # Not linked to the purchase (purchase_id): tier status points count a purchase's reverse transfers as
+        # take-backs of what it earned, and these points were paid, not earned. corrects_id names the payment.
+        transfer = Transfer(
+            transfer_id, TransferKind.REVERSE, occurred_at,
+            move(system_account_id(program.id, AccountKind.REDEMPTION), account.account_id, back.amount),
+            member_id=member_id, corrects_id=hold["points_transfer_id"],
+            explanation=base | {"points_returned": back.amount, "to_lots": back.to_lots,
+                                "as_new_lots": back.as_new_lots},
+        )  # fmt: skip
+        uow.ledger.record(program.id, transfer, [(account, back.draw)], now)
+        view |= {"points": back.amount, "points_to_lots": back.to_lots, "points_as_new_lots": back.as_new_lots,
+                 "points_transfer_id": str(transfer_id)}  # fmt: skip
+    wallet = uow.wallet.lock(program.id, member_id, program.currency, purchase_id=purchase.id,
+                             lot_ids=[a.lot_id for a in wallet_drawn])  # fmt: skip
+    start, end = returned_range(hold["captured_wallet_minor"] or 0, purchase.total.minor, refunded_before,
+                                refund.minor, program.rounding)  # fmt: skip
+    if end > start and wallet is not None:
+        transfer_id = new_id()
+
+        def wallet_lot(lot: Lot, amount: int) -> NewLot:  # like cashback credited now
+            return NewLot(new_id(), amount, now, program.cashback_expires_at(now), None)
+
+        back = return_payment(wallet.account, wallet_drawn, start, end, now, transfer_id, wallet_lot)
+        returned = _money_of(back, program.currency)
+        transfer = Transfer(
+            transfer_id, TransferKind.REVERSE, occurred_at,
+            move(system_account_id(program.id, AccountKind.WALLET_SPENT, program.currency), wallet.account_id,
+                 back.amount, program.currency),
+            member_id=member_id, corrects_id=hold["wallet_transfer_id"],
+            explanation=base | {"wallet_returned": returned["wallet"], "to_lots": returned["wallet_to_lots"],
+                                "as_new_lots": returned["wallet_as_new_lots"]},
+        )  # fmt: skip
+        uow.wallet.record(program.id, transfer, wallet, back.draw, now)
+        view |= returned | {"wallet_transfer_id": str(transfer_id)}
+    if view["points_transfer_id"] or view["wallet_transfer_id"]:
+        uow.emit(program.id, Event(PAYMENT_RETURNED, {"member_id": str(member_id), "purchase_id": str(purchase.id),
+                                                      "refund_id": str(refund_id), "currency": program.currency,
+                                                      **view}))  # fmt: skip
+    return view, account, wallet
+
+
+def _money_of(back: PaymentReturn, currency: str) -> dict[str, str]:
+    return {"wallet": Money(back.amount, currency).format(), "wallet_to_lots": Money(back.to_lots, currency).format(),
+            "wallet_as_new_lots": Money(back.as_new_lots, currency).format()}  # fmt: skip
+
+
+def payment_returned_by(uow: UnitOfWork, program: Program, hold: dict[str, Any] | None,
+                        refund_id: UUID) -> dict[str, Any]:  # fmt: skip
+    """What a recorded refund gave back of a checkout payment (for the replay of a refund): from the reverse
+    transfers that correct the payment and name the refund."""
+    points = wallet = 0
+    if hold is not None:
+        corrected = [x for x in (hold["points_transfer_id"], hold["wallet_transfer_id"]) if x is not None]
+        for row in uow.wallet.returns_of(program.id, hold["member_id"], corrected):
+            if row["explanation"].get("refund_id") == str(refund_id) and row["amount"] > 0:
+                if row["unit"] == program.currency:
+                    wallet += row["amount"]
+                else:
+                    points += row["amount"]
+    return {"points_returned": points, "wallet_returned": Money(wallet, program.currency).format()}
 
 
 def wallet_of(uow: UnitOfWork, program: Program, member_id: UUID) -> WalletAccount:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from treue.domain.errors import NotFound
 from treue.domain.holds import Held, HoldStatus
-from treue.domain.ledger import WALLET_SYSTEM_ACCOUNT_KINDS, AccountKind, Transfer, member_account_id, system_account_id
-from treue.domain.lots import Draw, Lot
+from treue.domain.ledger import (
+    WALLET_SYSTEM_ACCOUNT_KINDS,
+    AccountKind,
+    Transfer,
+    TransferKind,
+    member_account_id,
+    system_account_id,
+)
+from treue.domain.lots import Allocation, Draw, Lot
 from treue.domain.points import PointsAccount
 from treue.domain.wallet import WalletAccount
 from treue.store import tables as t
@@ -38,18 +46,19 @@ class Wallet:
         statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.accounts)
         self.conn.execute(statement.on_conflict_do_nothing(), rows)
 
-    def lock(self, program_id: UUID, member_id: UUID, currency: str, *,
-             purchase_id: UUID | None = None) -> WalletAccount | None:  # fmt: skip
-        """Lock the member's wallet row and load its open lots (and a purchase's lots); None if it has none yet.
+    def lock(self, program_id: UUID, member_id: UUID, currency: str, *, purchase_id: UUID | None = None,
+             lot_ids: Iterable[UUID] = ()) -> WalletAccount | None:  # fmt: skip
+        """Lock the member's wallet row and load its open lots (and a purchase's lots, and any named lots); None
+        if it has none yet.
 
         Lock order: a member's points account first, then the wallet; every use case here keeps it."""
-        return self._load(program_id, member_id, currency, lock=True, purchase_id=purchase_id)
+        return self._load(program_id, member_id, currency, lock=True, purchase_id=purchase_id, lot_ids=lot_ids)
 
     def load(self, program_id: UUID, member_id: UUID, currency: str) -> WalletAccount | None:
         return self._load(program_id, member_id, currency, lock=False, purchase_id=None)
 
-    def _load(self, program_id: UUID, member_id: UUID, currency: str, *, lock: bool,
-              purchase_id: UUID | None) -> WalletAccount | None:  # fmt: skip
+    def _load(self, program_id: UUID, member_id: UUID, currency: str, *, lock: bool, purchase_id: UUID | None,
+              lot_ids: Iterable[UUID] = ()) -> WalletAccount | None:  # fmt: skip
         account_id = member_account_id(member_id, currency)
         query = select(t.accounts.c.balance, t.accounts.c.negative_allowed).where(
             t.accounts.c.program_id == program_id, t.accounts.c.id == account_id
@@ -62,6 +71,9 @@ class Wallet:
         wanted = wl.c.remaining > 0
         if purchase_id is not None:
             wanted = wanted | (wl.c.purchase_id == purchase_id)
+        named = list(lot_ids)
+        if named:
+            wanted = or_(wanted, wl.c.id.in_(named))
         lots = self.conn.execute(select(wl).where(wl.c.program_id == program_id, wl.c.account_id == account_id, wanted))
         account.lots = [Lot(r.id, r.amount, r.remaining, r.available_at, r.expires_at, r.source_transfer_id,
                             r.purchase_id) for r in lots]  # fmt: skip
@@ -113,6 +125,43 @@ class Wallet:
         )
 
     # -- reading the ledger ------------------------------------------------------------------------
+    def allocations_of(self, program_id: UUID, transfer_id: UUID) -> list[Allocation]:
+        wa = t.wallet_allocations
+        rows = self.conn.execute(
+            select(wa.c.lot_id, wa.c.amount).where(wa.c.program_id == program_id, wa.c.transfer_id == transfer_id)
+        ).all()
+        return [Allocation(r.lot_id, r.amount) for r in rows]
+
+    def returns_of(self, program_id: UUID, member_id: UUID, corrected: list[UUID]) -> list[dict[str, Any]]:
+        """The reverse transfers of a member that correct the named transfers (a checkout's payments), with what
+        each credited to the member (points or wallet): `id`, `unit`, `amount`, `explanation`."""
+        if not corrected:
+            return []
+        tr, p, a = t.transfers, t.postings, t.accounts
+        rows = self.conn.execute(
+            select(tr.c.id, tr.c.explanation, p.c.unit, p.c.amount)
+            .join(p, and_(p.c.program_id == tr.c.program_id, p.c.transfer_id == tr.c.id))
+            .join(a, and_(a.c.program_id == p.c.program_id, a.c.id == p.c.account_id))
+            .where(tr.c.program_id == program_id, tr.c.member_id == member_id,
+                   tr.c.kind == TransferKind.REVERSE.value, tr.c.corrects_id.in_(corrected),
+                   a.c.member_id == member_id)
+        )  # fmt: skip
+        return [dict(r._mapping) for r in rows]
+
+    def expiring_lots(self, program_id: UUID | None, now: datetime,
+                      limit: int) -> list[tuple[UUID, UUID, str, UUID]]:  # fmt: skip
+        """(program, member, currency, lot) of wallet lots past their expiry that still hold money."""
+        wl, a = t.wallet_lots, t.accounts
+        query = (
+            select(wl.c.program_id, wl.c.member_id, a.c.unit, wl.c.id)
+            .join(a, and_(a.c.program_id == wl.c.program_id, a.c.id == wl.c.account_id))
+            .where(wl.c.remaining > 0, wl.c.expires_at <= now)
+        )
+        if program_id is not None:
+            query = query.where(wl.c.program_id == program_id)
+        rows = self.conn.execute(query.order_by(wl.c.program_id, wl.c.member_id, wl.c.id).limit(limit)).all()
+        return [(r.program_id, r.member_id, r.unit, r.id) for r in rows]
+
     def cashback_of_purchase(self, program_id: UUID, purchase_id: UUID, account_id: UUID) -> tuple[int, UUID | None]:
         """(what the purchase's cashback transfers credited to the wallet, the first such transfer)."""
         tr, p = t.transfers, t.postings
@@ -169,6 +218,15 @@ class Wallet:
             .values(**values)
         )  # fmt: skip
         return done.rowcount == 1
+
+    def captured_hold_of(self, program_id: UUID, member_id: UUID, purchase_id: UUID) -> dict[str, Any] | None:
+        """The captured hold that paid for a purchase, if any (found through the member's holds index)."""
+        h = t.checkout_holds
+        row = self.conn.execute(
+            select(h).where(h.c.program_id == program_id, h.c.member_id == member_id,
+                            h.c.status == HoldStatus.CAPTURED.value, h.c.purchase_id == purchase_id)
+        ).first()  # fmt: skip
+        return dict(row._mapping) if row else None
 
     def holds_of(self, program_id: UUID, member_id: UUID, limit: int) -> list[dict[str, Any]]:
         h = t.checkout_holds
