@@ -44,7 +44,9 @@ class Operation:
 def operations(api: Api) -> list[Operation]:
     found = []
     for path, methods in api.app.openapi()["paths"].items():
-        if not path.startswith("/api/v1/"):
+        # Inbound shop webhooks take the platform's signature, not an API key: their tenancy (a connection of B
+        # never records into A) and their 401s are tested in tests/integration/test_shops_api.py.
+        if not path.startswith("/api/v1/") or path.startswith("/api/v1/inbound/"):
             continue
         for method, spec in methods.items():
             required = {p["name"] for p in spec.get("parameters", []) if p["in"] == "query" and p.get("required")}
@@ -86,14 +88,20 @@ def build(api: Api, now) -> World:
     review = a.pos.post("/events", {"name": "review.created", "member_id": member["id"],
                                     "attributes": {"product": "SOFA"}})  # fmt: skip
     hold = a.pos.post("/holds", {"member_id": member["id"], "points": 50})  # wallet and checkout (issue 4)
+    hook = a.admin.post("/webhooks", {"url": "https://a.example/hooks", "events": ["*"]})  # webhooks (issue 5)
+    a.admin.post("/partners", {"code": "a-secret-partner", "name": "A's partner"})  # partners (issue 5)
+    assert a.admin.post("/settlements", {"period": "2026-01"})["period"] == "2026-01"
     ids = {"member_id": member["id"], "purchase_id": bought["id"], "reward_id": reward["id"], "hold_id": hold["id"],
            "redemption_id": redemption["id"], "code": redemption["coupon"]["code"], "key_id": a.pos.key_id,
            "program_id": a.program_id, "other_member_id": other["id"], "rule_id": "a-secret-rule",
-           "campaign_id": "a-secret-campaign"}  # fmt: skip
+           "campaign_id": "a-secret-campaign", "partner": "a-secret-partner", "period": "2026-01"}  # fmt: skip
     secrets = [member["id"], other["id"], member["card_number"], other["card_number"], "alice@a.example",
                "+4917011112222", bought["id"], reward["id"], redemption["id"],
                redemption["coupon"]["code"], a.program_id, a.pos.key_id, "a-secret-rule", "a-secret-campaign",
                "a-secret-campaign-rule", review["id"], review["transfer_id"], hold["id"]]  # fmt: skip
+    ids["webhook_id"], secrets = hook["id"], [*secrets, hook["id"], hook["secret"]]  # webhooks (issue 5)
+    shop = a.admin.post("/shops", {"code": "a-shop", "platform": "shopify", "secret": "a-secret-shop-key"})  # issue 5
+    ids["shop_code"], secrets = shop["code"], [*secrets, shop["id"], "a-secret-shop-key"]  # shop adapters (issue 5)
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -138,8 +146,16 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /holds/{hold_id}/capture": {"external_order_id": "B-CAPTURE", "total": "10.00", "currency": "EUR"},
         # club (issue 4)
         # partners (issue 5)
+        "POST /partners": {"code": "b-partner", "name": "B's partner", "issue_price": "0.01"},
+        "PATCH /partners/{partner}": {"redeem_price": "99.00", "billing": "prepaid"},
+        "POST /settlements": {"period": "2025-12"},
         # webhooks and streams (issue 5)
+        "POST /webhooks": {"url": "https://b.example/hooks", "events": ["*"]},
+        "PATCH /webhooks/{webhook_id}": {"url": "https://evil.example/steal", "enabled": True, "rotate_secret": True},
+        "POST /webhooks/{webhook_id}/redeliveries": {"failed_since": "2020-01-01T00:00:00Z"},
         # shop adapters (issue 5)
+        "POST /shops": {"code": "b-shop", "platform": "generic"},
+        "PATCH /shops/{shop_code}": {"secret": "stolen-secret", "active": False},
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

@@ -50,8 +50,24 @@ TITLES: dict[str, dict[str, str]] = {
                               "de": "Punkte und Guthaben übersteigen den Warenkorbwert"},
     # club (issue 4)
     # partners (issue 5)
+    "partner_not_found": {"en": "Partner not found", "de": "Partner nicht gefunden"},
+    "partner_unknown": {"en": "The partner is not registered in the programme",
+                        "de": "Der Partner ist im Programm nicht registriert"},
+    "partner_exists": {"en": "A partner with this code exists already",
+                       "de": "Ein Partner mit diesem Code existiert bereits"},
+    "period_invalid": {"en": "The period is not a month (YYYY-MM)", "de": "Der Zeitraum ist kein Monat (JJJJ-MM)"},
+    "period_open": {"en": "The period has not ended yet", "de": "Der Zeitraum ist noch nicht abgeschlossen"},
+    "settlement_not_found": {"en": "The period has not been settled", "de": "Der Zeitraum wurde nicht abgerechnet"},
     # webhooks and streams (issue 5)
+    "webhook_invalid": {"en": "The webhook endpoint is not acceptable",
+                        "de": "Der Webhook-Endpunkt ist nicht zulässig"},
     # shop adapters (issue 5)
+    "signature_invalid": {"en": "The webhook signature is not valid", "de": "Die Webhook-Signatur ist ungültig"},
+    "shop_payload_invalid": {"en": "The shop's payload is not valid", "de": "Die Nachricht des Shops ist ungültig"},
+    "shop_order_unknown": {"en": "The order has not been recorded yet", "de": "Die Bestellung ist noch nicht erfasst"},
+    "shop_connection_exists": {"en": "A shop connection with this code exists already",
+                               "de": "Eine Shop-Anbindung mit diesem Kürzel existiert bereits"},
+    "shop_connection_paused": {"en": "The shop connection is paused", "de": "Die Shop-Anbindung ist pausiert"},
     "club_plan_exists": {"en": "A club plan with this code exists already",
                          "de": "Ein Club-Tarif mit diesem Code existiert bereits"},
     "club_plan_unavailable": {"en": "The club plan is not available", "de": "Der Club-Tarif ist nicht verfügbar"},

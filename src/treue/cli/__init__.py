@@ -17,6 +17,7 @@ from treue.cli.checkout import checkout as checkout_app
 from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.cli.partners import partners as partners_app
+from treue.cli.partners import settle
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
 from treue.cli.simulate import simulate
@@ -49,6 +50,7 @@ for sub, name in ((programs, "programs"), (members, "members"), (purchases, "pur
                   (worker_app, "worker")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
+app.command("settle")(settle)
 
 Program = Annotated[str, typer.Option("--program", "-p", help="programme id")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON")]

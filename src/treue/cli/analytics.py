@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow
 from treue.services.analytics import clv_report
+from treue.services.kpis import kpis as kpi_report
+from treue.services.kpis import liability_csv, liability_report, parse_month
 
 analytics = typer.Typer(help="Analytics: KPIs, predictive CLV and churn, finance reports.", no_args_is_help=True)
 
@@ -66,3 +69,81 @@ def clv(
                    f"{m['expected_purchases']:.2f}  CLV {value['amount'] + ' ' + value['currency'] if value else '-'}")  # fmt: skip
     if store:
         typer.echo("scores stored as member facts")
+
+
+def _money(value: dict[str, str] | None) -> str:
+    return "-" if value is None else f"{value['amount']} {value['currency']}"
+
+
+@analytics.command("kpis")
+@friendly
+def kpis(
+    program: Annotated[str, typer.Option("--program", "-p", help="programme id")],
+    from_: Annotated[str, typer.Option("--from", help="first day of the period (programme-local), YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last day of the period (inclusive), YYYY-MM-DD")],
+    by: Annotated[str | None, typer.Option("--by", help="split by tier, channel, partner or cohort")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """The programme's KPIs over a period: members, repeat purchases, order values, points, liabilities, club
+    revenue, NPS, campaigns and cohort retention (rates as decimal strings with four places)."""
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    assert start is not None and end is not None
+    report = kpi_report(uow()(), program_uuid(program), start, end, now(), by=by)
+    if as_json:
+        emit(report)
+        return
+    _print_kpis(report)
+
+
+def _print_kpis(r: dict[str, Any]) -> None:
+    lines = [
+        f"KPIs {r['from']} .. {r['to']} ({r['timezone']})",
+        f"members: {r['members_total']} total, {r['members_new']} new, {r['members_active']} active",
+        f"purchases: {r['purchases']} (anonymous {r['purchases_anonymous']}), revenue {_money(r['revenue'])}",
+        f"repeat purchase rate {r['repeat_purchase_rate']}, frequency {r['purchase_frequency']}, "
+        f"average order value {_money(r['average_order_value'])} "
+        f"(anonymous {_money(r['average_order_value_anonymous'])})",
+        f"revenue per active member {_money(r['revenue_per_member'])}, historical CLV {_money(r['historical_clv'])}",
+        f"points: issued {r['points_issued']}, redeemed {r['points_redeemed']}, expired {r['points_expired']}; "
+        f"redemption rate {r['redemption_rate']}, breakage rate {r['breakage_rate']}",
+        f"points liability {_money(r['points_liability'])} ({r['points_outstanding']} points), adjusted "
+        f"{_money(r['points_liability_adjusted'])} (expected breakage {r['expected_breakage']})",
+        f"cashback liability {_money(r['cashback_liability'])}, club revenue {_money(r['club_revenue'])}, "
+        f"NPS {'-' if r['nps'] is None else r['nps']} ({r['nps_answers']} answers)",
+    ]
+    lines += [f"campaign {c['id']}: {c['points_cost']} points ({_money(c['cost'])}), {c['participants']} "
+              f"participants, revenue {_money(c['participants_revenue'])}" for c in r["campaigns"]]  # fmt: skip
+    for g in r.get("groups") or []:
+        lines.append(f"  {r['by']} {g['key'] or '(anonymous)'}: {g['members_active']} active, {g['purchases']} "
+                     f"purchases, revenue {_money(g['revenue'])}, AOV {_money(g['average_order_value'])}")  # fmt: skip
+    typer.echo("\n".join(lines))
+
+
+@analytics.command("liability")
+@friendly
+def liability(
+    program: Annotated[str, typer.Option("--program", "-p", help="programme id")],
+    from_: Annotated[str, typer.Option("--from", help="first month, YYYY-MM")],
+    to: Annotated[str, typer.Option("--to", help="last month, YYYY-MM")],
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="also write the months as CSV to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Points liability per month (opening, issued, reversed, redeemed, expired, adjusted, closing), reconciling
+    with the ledger, with the value and the deferred revenue (value x (1 - expected breakage))."""
+    report = liability_report(uow()(), program_uuid(program), parse_month(from_, "--from"),
+                              parse_month(to, "--to"), now())  # fmt: skip
+    if csv_file is not None:
+        try:
+            csv_file.write_text(liability_csv(report), encoding="utf-8")
+        except OSError as error:
+            fail(f"cannot write {csv_file}: {error.strerror}")
+    if as_json:
+        emit(report)
+        return
+    typer.echo(f"{'month':7} {'opening':>10} {'issued':>9} {'reversed':>9} {'redeemed':>9} {'returned':>9} "
+               f"{'expired':>9} {'adjusted':>9} {'other':>7} {'closing':>10} {'deferred':>12}")  # fmt: skip
+    for m in report["months"]:
+        typer.echo(f"{m['month']:7} {m['opening']:>10} {m['issued']:>9} {m['reversed_earned']:>9} "
+                   f"{m['redeemed']:>9} {m['reversed_redeemed']:>9} {m['expired']:>9} {m['adjusted']:>9} "
+                   f"{m['transferred'] + m['other']:>7} {m['closing']:>10} "
+                   f"{m['deferred_revenue'] + ' ' + m['currency']:>12}")  # fmt: skip

@@ -228,3 +228,75 @@ class TierInUse(Conflict):
     """A new ladder would drop a tier that members still hold (earned or assigned): `tiers` (an extra) names them."""
 
     code = "tier_in_use"
+
+
+# -- outbound webhooks (issue 5) ------------------------------------------------------------------------------
+class WebhookInvalid(InvalidInput):
+    """A webhook endpoint's url or event filters are not acceptable."""
+
+    code = "webhook_invalid"
+    status = 422
+
+
+# -- coalition partners and settlement (issue 5) ---------------------------------------------------------------
+class PartnerNotFound(NotFound):
+    """No partner with this code in the programme."""
+
+    code = "partner_not_found"
+
+
+class PartnerUnknown(InvalidInput):
+    """A request names a partner (e.g. where points are redeemed) that is not registered in the programme."""
+
+    code = "partner_unknown"
+
+
+class PartnerExists(Conflict):
+    code = "partner_exists"
+
+
+class PeriodInvalid(InvalidInput):
+    """A settlement period is a month written YYYY-MM."""
+
+    code = "period_invalid"
+
+
+class PeriodOpen(Conflict):
+    """A month can be settled only after it has ended in the programme's timezone."""
+
+    code = "period_open"
+
+
+class SettlementNotFound(NotFound):
+    code = "settlement_not_found"
+
+
+# -- shop adapters (issue 5) --------------------------------------------------------------------------------
+class InboundSignatureInvalid(DomainError):
+    """An inbound shop webhook without a valid signature of its connection (or for no such connection)."""
+
+    code = "signature_invalid"
+    status = 401
+
+
+class ShopPayloadInvalid(DomainError):
+    """A shop webhook's body is not the platform's payload; `detail` names the field."""
+
+    code = "shop_payload_invalid"
+    status = 422
+
+
+class ShopOrderUnknown(Conflict):
+    """A refund arrived before its order was recorded: the platform should retry it later."""
+
+    code = "shop_order_unknown"
+
+
+class ShopConnectionExists(Conflict):
+    code = "shop_connection_exists"
+
+
+class ShopConnectionPaused(Conflict):
+    """The shop connection is paused (`active: false`): deliveries are refused so that the platform retries."""
+
+    code = "shop_connection_paused"

@@ -10,9 +10,9 @@ from uuid import UUID
 from treue.services.analytics import refresh_member_clv
 from treue.services.club import run_club_job
 from treue.services.expiry import expire_points, expire_wallets
-from treue.services.outbox import dispatch_outbox
 from treue.services.ports import UnitOfWorkFactory
 from treue.services.scheduled import run_scheduled_rules
+from treue.services.streams import relay
 from treue.services.tiers import run_tiers_job
 
 Job = Callable[[UnitOfWorkFactory, datetime, UUID | None], dict[str, Any]]
@@ -24,7 +24,8 @@ def _expire(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> d
 
 
 def _outbox(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
-    return dispatch_outbox(uow, now)
+    """Webhook deliveries, the event stream (TREUE_NATS_URL) and the outbox's subscribers (services.streams)."""
+    return relay(uow, now)
 
 
 def _rules(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:

@@ -32,6 +32,9 @@ class UnitOfWork(Protocol):
     club: Any  # paid club plans, subscriptions, payments (treue.store.club.Club)
     simulation: Any  # the simulator's bulk reads (treue.store.simulation.SimulationSource)
     staff: Any  # web UI: staff users and sessions, portal sign-in codes (treue.store.staff.Staff)
+    partners: Any  # coalition partners and settlement runs (treue.store.partners.Partners)
+    webhooks: Any  # outbound webhook endpoints, deliveries, attempts (treue.store.webhooks.Webhooks)
+    shops: Any  # shop connections and inbound deliveries (treue.store.shops.Shops)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

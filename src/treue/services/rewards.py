@@ -23,6 +23,7 @@ from treue.domain.money import Money
 from treue.domain.rewards import Reward, RewardType
 from treue.ids import new_id, random_choice
 from treue.services.audit import record_audit
+from treue.services.partners import require_partner
 from treue.services.ports import UnitOfWork
 from treue.services.views import coupon_view, iso, reward_view
 
@@ -88,10 +89,13 @@ def get_reward(uow: UnitOfWork, program_id: UUID, reward_id: UUID) -> dict[str, 
 
 
 def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id: UUID,
-                  now: datetime) -> dict[str, Any]:  # fmt: skip
-    """Spend points on a reward: soonest-expiring points first, one from stock, a new coupon code."""
+                  now: datetime, partner: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Spend points on a reward: soonest-expiring points first, one from stock, a new coupon code.
+
+    `partner` is where the points are spent (a coalition partner's code; "default": the programme itself)."""
     with uow:
         program = uow.programs.get(program_id, cached=True)
+        partner = require_partner(uow, program_id, partner)
         # Lock order everywhere: member accounts (by id) first, then the reward row. Redeeming and
         # cancelling take them in this order, so they can queue but never deadlock.
         account = uow.ledger.lock_accounts(program_id, [member_id])[member_id]
@@ -106,12 +110,13 @@ def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id:
             move(account.account_id, system_account_id(program_id, AccountKind.REDEMPTION), reward.cost_points),
             member_id=member_id, redemption_id=redemption_id,
             explanation={"reason": "redemption", "reward": reward.localized_name(program.default_locale),
-                         "reward_id": str(reward_id), "cost_points": reward.cost_points},
+                         "reward_id": str(reward_id), "cost_points": reward.cost_points, "partner": partner},
         )  # fmt: skip
         uow.ledger.record(program_id, transfer, [(account, draw)], now)
         uow.rewards.add_redemption({"program_id": program_id, "id": redemption_id, "member_id": member_id,
                                     "reward_id": reward_id, "transfer_id": transfer_id,
-                                    "cost_points": reward.cost_points, "status": "active", "created_at": now})  # fmt: skip
+                                    "cost_points": reward.cost_points, "status": "active", "created_at": now,
+                                    "partner": partner})  # fmt: skip
         coupon = Coupon(new_id(), new_coupon_code(random_choice), member_id, reward_id, redemption_id,
                         CouponStatus.ISSUED, coupon_valid_until(now, reward.coupon_valid_days, reward.valid_until))  # fmt: skip
         uow.rewards.add_coupon(program_id, coupon, now)
@@ -121,7 +126,7 @@ def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id:
         uow.commit()
     return {
         "id": str(redemption_id), "member_id": str(member_id), "reward_id": str(reward_id),
-        "cost_points": reward.cost_points, "status": "active", "created_at": iso(now),
+        "cost_points": reward.cost_points, "status": "active", "created_at": iso(now), "partner": partner,
         "transfer_id": str(transfer_id), "balance_after": account.balance,
         "coupon": coupon_view(coupon), "drawn_from": [
             {"lot_id": str(a.lot_id), "points": a.amount} for a in draw.allocation_rows()],

@@ -298,6 +298,8 @@ redemptions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("cancelled_at", UTCDateTime),
     Column("cancel_transfer_id", Uuid),
+    # where the points were spent (issue 5, migration 0010): a coalition partner's code, "default": the programme
+    Column("partner", String(64), nullable=False, server_default=text("'default'")),
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
     _fk(["program_id", "reward_id"], "rewards", ["program_id", "id"]),
     Index("ix_redemptions_member_reward", "program_id", "member_id", "reward_id"),
@@ -820,4 +822,182 @@ tier_changes = Table(
     ),
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
     Index("ix_tier_changes_member", "program_id", "member_id", "at"),
+)
+
+# -- outbound webhooks (issue 5) -------------------------------------------------------------------
+# An endpoint's deliveries: one row per (endpoint, outbox message), so a re-run fan-out adds nothing; each HTTP
+# try is an append-only attempt row (the delivery log). A claim is a lease: a killed worker's delivery is
+# claimable again once lease_until has passed.
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("filters", JSON, nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("description", String(500)),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(200)),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("failing_since", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("endpoint_id", Uuid, nullable=False),
+    Column("message_id", Uuid, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("lease_owner", String(100)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    CheckConstraint("status <> 'pending' OR next_attempt_at IS NOT NULL", name="pending_has_next_attempt"),
+    _fk(["program_id", "endpoint_id"], "webhook_endpoints", ["program_id", "id"]),
+    Index("uq_webhook_deliveries_message", "program_id", "endpoint_id", "message_id", unique=True),
+    Index("ix_webhook_deliveries_due", "next_attempt_at",
+          postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    Index("ix_webhook_deliveries_endpoint", "program_id", "endpoint_id", "created_at"),
+)  # fmt: skip
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _pid(),
+    Column("delivery_id", Uuid, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("worker", String(100), nullable=False),
+    CheckConstraint("number > 0", name="number_positive"),
+    CheckConstraint("duration_ms >= 0", name="duration_not_negative"),
+    _fk(["program_id", "delivery_id"], "webhook_deliveries", ["program_id", "id"]),
+)
+
+# -- coalition partners and settlement (issue 5, migration 0010) --------------------------------------------------
+# A partner's code is the `partner` string purchases, keys, lots and redemptions carry ("default": the programme).
+# Partner figures are never a balance kept per purchase (a hot row): settlement aggregates lots and allocations.
+partners = Table(
+    "partners",
+    metadata,
+    _pid(),
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("stores", JSON, nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("issue_price_minor", BigInteger, nullable=False),  # what it pays per issue_price_points it issues
+    Column("issue_price_points", BigInteger, nullable=False),
+    Column("redeem_price_minor", BigInteger, nullable=False),  # what it is paid per redeem_price_points redeemed at it
+    Column("redeem_price_points", BigInteger, nullable=False),
+    Column("billing", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("code <> 'default'", name="code_not_default"),
+    CheckConstraint("issue_price_minor >= 0 AND issue_price_points > 0", name="issue_price_valid"),
+    CheckConstraint("redeem_price_minor >= 0 AND redeem_price_points > 0", name="redeem_price_valid"),
+    CheckConstraint("billing IN ('prepaid', 'postpaid')", name="billing_known"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+# A settled month: stored once, never changed (append-only triggers), so a second run returns the same result.
+settlements = Table(
+    "settlements",
+    metadata,
+    _pid(),
+    Column("period", String(7), primary_key=True),  # YYYY-MM in the programme's timezone
+    Column("timezone", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    CheckConstraint("period_end > period_start", name="period_ordered"),
+    CheckConstraint("settled_at >= period_end", name="settled_after_period"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+settlement_lines = Table(
+    "settlement_lines",
+    metadata,
+    _pid(),
+    Column("period", String(7), primary_key=True),
+    Column("partner", String(64), primary_key=True),
+    Column("registered", Boolean, nullable=False),
+    Column("billing", String(16)),  # the terms in force when settled (NULL: not a registered partner)
+    Column("issue_price_minor", BigInteger),
+    Column("issue_price_points", BigInteger),
+    Column("redeem_price_minor", BigInteger),
+    Column("redeem_price_points", BigInteger),
+    Column("points_issued", BigInteger, nullable=False),
+    Column("points_taken_back", BigInteger, nullable=False),
+    Column("points_redeemed_at", BigInteger, nullable=False),
+    Column("points_funded_redeemed", BigInteger, nullable=False),
+    Column("points_expired", BigInteger, nullable=False),
+    Column("owed_by_partner_minor", BigInteger, nullable=False),
+    Column("owed_to_partner_minor", BigInteger, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("redeemed_by_funder", JSON, nullable=False),  # {funding partner: points spent here}
+    Column("funded_redeemed_at", JSON, nullable=False),  # {where spent: this partner's points}
+    CheckConstraint("net_minor = owed_to_partner_minor - owed_by_partner_minor", name="net_consistent"),
+    CheckConstraint("registered = (billing IS NOT NULL)", name="terms_iff_registered"),
+    _fk(["program_id", "period"], "settlements", ["program_id", "period"]),
+)
+
+# -- shop adapters (issue 5, migration 0012) -------------------------------------------------------------------
+shop_connections = Table(
+    "shop_connections",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),  # in the inbound URL: /api/v1/inbound/{platform}/{id}
+    Column("code", String(64), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("secret", String(256), nullable=False),  # HMAC key: must be kept in clear to verify signatures
+    Column("match_by", String(16), nullable=False),
+    Column("create_members", Boolean, nullable=False),
+    Column("shipping_earns", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("platform IN ('shopify', 'woocommerce', 'shopware', 'generic')", name="platform_known"),
+    CheckConstraint("match_by IN ('email', 'customer_id')", name="match_by_known"),
+    CheckConstraint("length(secret) >= 8", name="secret_long_enough"),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_shop_connections_code", "program_id", "code", unique=True),
+    Index("ix_shop_connections_id", "id"),  # an inbound delivery names only the connection
+)
+
+shop_deliveries = Table(
+    "shop_deliveries",
+    metadata,
+    _pid(),
+    Column("connection_id", Uuid, primary_key=True),
+    Column("delivery_id", String(200), primary_key=True),  # the platform's webhook or event id
+    Column("topic", String(200), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("external_order_id", String(200)),  # the order a skipped purchase would have recorded
+    Column("result", JSON, nullable=False),  # the first answer, returned again to a repeated delivery
+    Column("received_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('processed', 'skipped', 'ignored')", name="outcome_known"),
+    _fk(["program_id", "connection_id"], "shop_connections", ["program_id", "id"]),
+    Index("ix_shop_deliveries_received", "program_id", "connection_id", "received_at"),
+    Index("ix_shop_deliveries_order", "program_id", "connection_id", "external_order_id"),
 )

@@ -15,11 +15,14 @@ from treue.store.batch import InsertBatch
 from treue.store.checks import Checks
 from treue.store.club import Club
 from treue.store.database import READ_ONLY
+from treue.store.partners import Partners
 from treue.store.rules import Events, Rules
+from treue.store.shops import Shops
 from treue.store.simulation import SimulationSource
 from treue.store.staff import Staff
 from treue.store.tiers import Tiers
 from treue.store.wallet import Wallet
+from treue.store.webhooks import Webhooks
 
 
 class SqlUnitOfWork:
@@ -66,6 +69,9 @@ class SqlUnitOfWork:
             self.club = Club(conn, self.batch)
             self.simulation = SimulationSource(conn)  # what the simulator replays (read only)
             self.staff = Staff(conn, self.batch)  # web UI: staff, sessions, portal sign-in codes
+            self.partners = Partners(conn, self.batch)  # coalition partners and settlement (issue 5)
+            self.webhooks = Webhooks(conn)  # outbound webhook endpoints, deliveries, attempts
+            self.shops = Shops(conn)  # shop connections and their inbound deliveries (issue 5)
         return self
 
     def __exit__(self, *exc: object) -> None:

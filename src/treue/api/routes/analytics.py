@@ -1,19 +1,21 @@
-"""Predictive CLV and churn over HTTP: the programme report (admin keys: it reads every member's history) and a
-member's stored scores (any programme key, like the member's other facts)."""
+"""Analytics over HTTP: KPIs and the monthly liability report (admin keys: they read every member's history),
+predictive CLV and churn, and a member's stored scores (any programme key, like the member's other facts)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
 
 from treue.api.auth import ADMIN, READ, Context
-from treue.api.schemas.analytics import ClvReportOut, MemberClvOut
+from treue.api.schemas.analytics import ClvReportOut, KpisOut, LiabilityOut, MemberClvOut
 from treue.api.schemas.common import PROBLEMS
-from treue.domain.durations import local_date, zone
+from treue.domain.durations import add_months, local_date, zone
 from treue.services import analytics as cases
+from treue.services import kpis as kpi_cases
 
 router = APIRouter(responses=PROBLEMS, tags=["analytics"])
 
@@ -45,3 +47,50 @@ def clv(
 def member_clv(member_id: UUID, ctx: Context = Depends(READ)) -> dict[str, Any]:
     """The member's latest stored churn risk (1 - probability alive), expected purchases and expected CLV."""
     return cases.member_clv(ctx.uow(read_only=True), ctx.program_id, member_id)
+
+
+@router.get("/analytics/kpis", response_model=KpisOut, response_model_by_alias=True)
+def kpis(
+    from_: date | None = Query(None, alias="from", description="first day of the period (programme-local); "
+                                                                 "default the first day of `to`'s month"),
+    to: date | None = Query(None, description="last day of the period (programme-local, inclusive); default today"),
+    by: str | None = Query(None, description="split by tier, channel, partner or cohort (enrolment month)"),
+    ctx: Context = Depends(ADMIN),
+) -> dict[str, Any]:  # fmt: skip
+    """The programme's KPIs over [from, to]: members, repeat purchases, order values, points issued, redeemed and
+    expired, liabilities, club revenue, NPS, campaigns and cohort retention; with `by`, also per group. Rates are
+    decimal strings with four places, money decimal strings with the currency."""
+    uow, now = ctx.uow(read_only=True), ctx.now()
+    if to is None:
+        to = _today(ctx)
+    return kpi_cases.kpis(uow, ctx.program_id, from_ or to.replace(day=1), to, now, by=by)
+
+
+def _today(ctx: Context) -> date:
+    with ctx.uow(read_only=True) as uow:
+        return local_date(ctx.now(), zone(uow.programs.get(ctx.program_id).timezone))
+
+
+@router.get("/analytics/liability", response_model=LiabilityOut, response_model_by_alias=True,
+            responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+def liability(
+    from_: str | None = Query(
+        None,
+        alias="from",
+        pattern=r"^\d{4}-\d{2}$",
+        description="first month, YYYY-MM; default eleven months before `to`",
+    ),
+    to: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", description="last month, YYYY-MM; default this month"),
+    format: Literal["json", "csv"] = Query("json", description="json, or csv for a spreadsheet"),
+    ctx: Context = Depends(ADMIN),
+) -> Any:
+    """Points liability per month: opening, issued, reversed, redeemed, expired, adjusted and closing points of
+    the member balances, reconciling with the ledger; their value and the deferred revenue (value x (1 - expected
+    breakage))."""
+    last = kpi_cases.parse_month(to, "to") if to else _today(ctx).replace(day=1)
+    first = kpi_cases.parse_month(from_, "from") if from_ else add_months(last, -11)
+    report = kpi_cases.liability_report(ctx.uow(read_only=True), ctx.program_id, first, last, ctx.now())
+    if format == "csv":
+        return PlainTextResponse(kpi_cases.liability_csv(report), media_type="text/csv",
+                                 headers={"Content-Disposition": f'attachment; filename="liability-{first:%Y-%m}-{last:%Y-%m}.csv"'})  # fmt: skip
+    return report

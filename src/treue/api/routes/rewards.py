@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from treue.api import idempotency
 from treue.api.auth import ADMIN, READ, WRITE, Context
+from treue.api.errors import ApiProblem
 from treue.api.routes.common import canonical, given, uuid_of
 from treue.api.schemas.common import PROBLEMS
 from treue.api.schemas.rewards import (
@@ -55,12 +56,17 @@ def redeem(body: RedemptionCreate, ctx: Context = Depends(WRITE)) -> JSONRespons
     reward_id = uuid_of(body.reward_id, "reward_id")
     member = uuid_of(body.member_id, "member_id")
     assert reward_id is not None
+    partner = body.partner
+    if ctx.principal.partner is not None:  # a partner's key redeems at that partner only
+        if partner not in (None, ctx.principal.partner):
+            raise ApiProblem(403, "forbidden", "a partner key redeems at its own partner only")
+        partner = ctx.principal.partner
 
     def handler(uow: Any) -> dict[str, Any]:
         with uow:
             member_id = resolve_member(uow, ctx.program_id, member_id=member, card_number=body.card_number,
                                        external_ref=body.external_ref)  # fmt: skip
-            result = cases.redeem_reward(uow, ctx.program_id, member_id, reward_id, ctx.now())
+            result = cases.redeem_reward(uow, ctx.program_id, member_id, reward_id, ctx.now(), partner)
             uow.commit()
         return result
 

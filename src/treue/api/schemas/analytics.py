@@ -104,3 +104,113 @@ class MemberClvOut(Output):
     horizon_weeks: int | None
     discount_rate: float | None
     expected_clv: MoneyOut | None
+
+
+# -- KPIs and the liability report (GET /analytics/kpis, GET /analytics/liability) ---------------------------------
+Rate = str | None  # a decimal string with four places ("0.3333"); null when its denominator is zero
+
+
+class PurchaseKpisOut(Output):
+    members_active: int = Field(description="members with a purchase in the period")
+    purchases: int = Field(description="members' purchases (a purchase refunded in full does not count)")
+    purchases_anonymous: int
+    revenue: MoneyOut = Field(description="members' purchases net of refunds")
+    revenue_anonymous: MoneyOut
+    repeat_purchase_rate: Rate = Field(description="share of active members with >= 2 purchases")
+    purchase_frequency: Rate = Field(description="purchases per active member")
+    average_order_value: MoneyOut | None
+    average_order_value_anonymous: MoneyOut | None
+    revenue_per_member: MoneyOut | None = Field(description="revenue per active member")
+
+
+class KpiGroupOut(PurchaseKpisOut):
+    key: str | None = Field(description="tier code, channel, partner or enrolment month; null: anonymous")
+    members_total: int | None = None
+    members_new: int | None = None
+
+
+class CampaignKpisOut(Output):
+    id: str
+    name: str
+    starts_at: str
+    ends_at: str
+    points_cost: int = Field(description="points the campaign's rules gave in the period")
+    cost: MoneyOut
+    budget_points: int | None
+    budget_spent: int
+    participants: int
+    participants_revenue: MoneyOut = Field(description="participants' revenue inside the campaign window")
+
+
+class RetentionMonthOut(Output):
+    month: str
+    active: int
+    rate: Rate
+
+
+class CohortOut(Output):
+    cohort: str = Field(description="enrolment month (programme-local)")
+    members: int
+    months: list[RetentionMonthOut]
+
+
+class KpisOut(PurchaseKpisOut):
+    program_id: str
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    currency: str
+    computed_at: str
+    by: str | None
+    members_total: int
+    members_new: int
+    historical_clv: MoneyOut | None = Field(description="members' net revenue to the period's end per member")
+    points_issued: int = Field(description="earned in the period, net of points taken back by refunds")
+    points_redeemed: int = Field(description="spent in the period, net of cancelled redemptions")
+    points_expired: int
+    points_moved: dict[str, int]
+    redemption_rate: Rate
+    members_redeemed: int
+    members_redeemed_share: Rate
+    breakage_rate: Rate
+    expected_breakage: str = Field(description="expired / (expired + redeemed) over all time up to the end")
+    points_outstanding: int
+    points_liability: MoneyOut
+    points_liability_adjusted: MoneyOut
+    cashback_liability: MoneyOut
+    club_revenue: MoneyOut
+    nps: float | None = Field(description="% promoters - % detractors, -100..100; null without answers")
+    nps_answers: int
+    campaigns: list[CampaignKpisOut]
+    cohort_retention: list[CohortOut]
+    groups: list[KpiGroupOut] | None = None
+
+
+class LiabilityMonthOut(Output):
+    month: str
+    opening: int
+    issued: int
+    reversed_earned: int
+    redeemed: int
+    reversed_redeemed: int
+    expired: int
+    adjusted: int
+    transferred: int
+    other: int
+    closing: int
+    opening_value: str
+    closing_value: str
+    expected_breakage: str
+    deferred_revenue: str
+    currency: str
+
+
+class LiabilityOut(Output):
+    program_id: str
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    currency: str
+    computed_at: str
+    point_value: str
+    months: list[LiabilityMonthOut]

@@ -48,6 +48,7 @@ class RedemptionCreate(Input):
     member_id: str | None = None
     card_number: str | None = None
     external_ref: str | None = None
+    partner: str | None = Field(None, max_length=64, description="where the points are spent; a partner key's own")
 
 
 class RedemptionCancel(Input):
