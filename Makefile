@@ -45,6 +45,8 @@ bench: install bench-deps
 	$(BIN)/python benchmarks/earn_bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/rules_bench.py
 	$(BIN)/python benchmarks/simulate_bench.py
+	$(BIN)/python benchmarks/partner_bench.py
+	$(BIN)/python benchmarks/kpi_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache treue.db*
