@@ -86,7 +86,14 @@ class Checks:
                 for r in self.conn.execute(q)]  # fmt: skip
 
     def _lot_allocations(self, pid: UUID | None) -> list[Row]:
-        lo, al = t.lots, t.allocations
+        return self._allocations_of(pid, t.lots, t.allocations, "lot_allocation_mismatch", "lot")
+
+    def _lots_vs_balance(self, pid: UUID | None) -> list[Row]:
+        return self._lots_against_balance(pid, t.lots, points=True, code="lots_balance_mismatch", what="lots")
+
+    # Points lots and wallet lots keep the same two invariants, each in its own pair of tables.
+    def _allocations_of(self, pid: UUID | None, lo: Any, al: Any, code: str, what: str) -> list[Row]:
+        """Every lot's remainder equals its amount less what allocations drew from it."""
         drawn = (
             select(al.c.program_id, al.c.lot_id, func.sum(al.c.amount).label("drawn"))
             .group_by(al.c.program_id, al.c.lot_id)
@@ -99,11 +106,12 @@ class Checks:
             .where(lo.c.remaining != expected)
         )
         q = self._scope(q, lo.c.program_id, pid)
-        return [("lot_allocation_mismatch", r.program_id, f"lot {r.id}",
-                 f"remaining {r.remaining}, amount less allocations {r.expected}") for r in self.conn.execute(q)]  # fmt: skip
+        return [(code, r.program_id, f"{what} {r.id}", f"remaining {r.remaining}, amount less allocations {r.expected}")
+                for r in self.conn.execute(q)]  # fmt: skip
 
-    def _lots_vs_balance(self, pid: UUID | None) -> list[Row]:
-        a, lo = t.accounts, t.lots
+    def _lots_against_balance(self, pid: UUID | None, lo: Any, *, points: bool, code: str, what: str) -> list[Row]:
+        """The lots' remainders sum to the member account's balance (zero when it is below zero)."""
+        a = t.accounts
         held = (
             select(lo.c.program_id, lo.c.account_id, func.sum(lo.c.remaining).label("held"))
             .group_by(lo.c.program_id, lo.c.account_id)
@@ -111,14 +119,16 @@ class Checks:
         )
         want = case((a.c.balance > 0, a.c.balance), else_=literal(0))
         have = func.coalesce(held.c.held, 0)
+        unit = a.c.unit == POINTS if points else a.c.unit != POINTS
         q = (
-            select(a.c.program_id, a.c.member_id, a.c.balance, have.label("held"))
+            select(a.c.program_id, a.c.member_id, a.c.unit, a.c.balance, have.label("held"))
             .join(held, and_(held.c.program_id == a.c.program_id, held.c.account_id == a.c.id), isouter=True)
-            .where(a.c.member_id.is_not(None), a.c.unit == POINTS, have != want)
+            .where(a.c.member_id.is_not(None), unit, have != want)
         )
         q = self._scope(q, a.c.program_id, pid)
-        return [("lots_balance_mismatch", r.program_id, f"member {r.member_id}",
-                 f"lots hold {r.held}, balance {r.balance}") for r in self.conn.execute(q)]  # fmt: skip
+        shown = "" if points else " {unit}"
+        return [(code, r.program_id, f"member {r.member_id}",
+                 f"{what} hold {r.held}{shown.format(unit=r.unit)}, balance {r.balance}") for r in self.conn.execute(q)]  # fmt: skip
 
     def _refunds(self, pid: UUID | None) -> list[Row]:
         pu, rf = t.purchases, t.refunds
@@ -140,39 +150,12 @@ class Checks:
 
     # -- cashback wallets and checkout holds (issue 4) ---------------------------------------------------------
     def _wallet_lot_allocations(self, pid: UUID | None) -> list[Row]:
-        lo, al = t.wallet_lots, t.wallet_allocations
-        drawn = (
-            select(al.c.program_id, al.c.lot_id, func.sum(al.c.amount).label("drawn"))
-            .group_by(al.c.program_id, al.c.lot_id)
-            .subquery()
-        )
-        expected = lo.c.amount - func.coalesce(drawn.c.drawn, 0)
-        q = (
-            select(lo.c.program_id, lo.c.id, lo.c.remaining, expected.label("expected"))
-            .join(drawn, and_(drawn.c.program_id == lo.c.program_id, drawn.c.lot_id == lo.c.id), isouter=True)
-            .where(lo.c.remaining != expected)
-        )
-        q = self._scope(q, lo.c.program_id, pid)
-        return [("wallet_lot_allocation_mismatch", r.program_id, f"wallet lot {r.id}",
-                 f"remaining {r.remaining}, amount less allocations {r.expected}") for r in self.conn.execute(q)]  # fmt: skip
+        return self._allocations_of(pid, t.wallet_lots, t.wallet_allocations, "wallet_lot_allocation_mismatch",
+                                    "wallet lot")  # fmt: skip
 
     def _wallet_lots_vs_balance(self, pid: UUID | None) -> list[Row]:
-        a, lo = t.accounts, t.wallet_lots
-        held = (
-            select(lo.c.program_id, lo.c.account_id, func.sum(lo.c.remaining).label("held"))
-            .group_by(lo.c.program_id, lo.c.account_id)
-            .subquery()
-        )
-        want = case((a.c.balance > 0, a.c.balance), else_=literal(0))
-        have = func.coalesce(held.c.held, 0)
-        q = (
-            select(a.c.program_id, a.c.member_id, a.c.unit, a.c.balance, have.label("held"))
-            .join(held, and_(held.c.program_id == a.c.program_id, held.c.account_id == a.c.id), isouter=True)
-            .where(a.c.member_id.is_not(None), a.c.unit != POINTS, have != want)
-        )
-        q = self._scope(q, a.c.program_id, pid)
-        return [("wallet_lots_balance_mismatch", r.program_id, f"member {r.member_id}",
-                 f"wallet lots hold {r.held} {r.unit}, balance {r.balance}") for r in self.conn.execute(q)]  # fmt: skip
+        return self._lots_against_balance(pid, t.wallet_lots, points=False, code="wallet_lots_balance_mismatch",
+                                          what="wallet lots")  # fmt: skip
 
     def _holds_vs_balance(self, pid: UUID | None, now: datetime) -> list[Row]:
         """Active holds (held, expiry ahead) never keep more than the member's balance, points or wallet."""
