@@ -328,3 +328,22 @@ def test_api_redelivery_needs_exactly_one_selector_and_a_known_delivery(api: Api
     api.refused(a.admin, "POST", path, 404, "not_found", a.program_id,
                 json={"delivery_id": "00000000-0000-7000-8000-000000000000"})  # fmt: skip
     api.refused(a.admin, "GET", "/webhooks/00000000-0000-7000-8000-000000000000", 404, "not_found", a.program_id)
+
+
+def test_a_failing_stream_publish_rolls_back_the_messages_deliveries_and_a_retry_writes_them_once(
+    uow_factory, program_id, receiver
+):
+    now = real_now()
+    endpoint = add_endpoint(uow_factory, program_id, receiver, now, ["member.*"])
+    enrol(uow_factory, program_id, now, external_ref="hook-retry")
+
+    def broken(*args: Any) -> None:
+        raise ConnectionError("stream down")
+
+    failed = hooks.relay_outbox(uow_factory, now, publisher=broken)
+    assert failed["failed"] >= 1 and failed["deliveries"] == 0
+    assert deliveries(uow_factory, program_id, endpoint) == []  # the savepoint took them back
+    published: list[str] = []
+    again = hooks.relay_outbox(uow_factory, now, publisher=lambda *a: published.append(a[1]))
+    assert again["failed"] == 0 and "member.enrolled" in published
+    assert len(deliveries(uow_factory, program_id, endpoint)) == 1

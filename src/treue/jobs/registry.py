@@ -24,7 +24,7 @@ def _expire(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> d
 
 
 def _outbox(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
-    """Webhook deliveries, the event stream (TREUE_NATS_URL) and the outbox's subscribers (services.streams)."""
+    """Webhook deliveries and the event stream (TREUE_NATS_URL), from the outbox (services.streams)."""
     return relay(uow, now)
 
 

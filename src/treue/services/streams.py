@@ -103,7 +103,7 @@ def publisher_from_env() -> JetStreamPublisher | None:
 
 
 def relay(uow_factory: UnitOfWorkFactory, now: datetime) -> dict[str, int]:
-    """The outbox job: webhook deliveries, the event stream when configured, and the outbox's subscribers."""
+    """The outbox job: webhook deliveries, and the event stream when configured."""
     return relay_outbox(uow_factory, now, publisher=publisher_from_env())
 
 

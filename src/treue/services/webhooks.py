@@ -211,31 +211,17 @@ def fan_out(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> int:
 
 def relay_outbox(uow_factory: UnitOfWorkFactory, now: datetime, batch: int = 200,
                  publisher: Publisher | None = None) -> dict[str, int]:  # fmt: skip
-    """Dispatch the outbox: per message, its webhook deliveries are written in the same transaction that marks
-    it dispatched (a crash in between leaves both undone, so nothing is lost); the stream publish and the other
-    subscribers run before that commit, so they may see a message twice, never zero times."""
-    relayed = deliveries = failed = 0
-    while True:
-        with uow_factory() as uow:
-            messages = uow.outbox.claim(batch)
-            for message in messages:
-                try:
-                    with uow.conn.begin_nested():  # type: ignore[attr-defined]
-                        deliveries += fan_out(uow, message, now)
-                    if publisher is not None:
-                        publisher(message["program_id"], message["topic"], message["payload"], message["id"])
-                    for handler in outbox_service._handlers:  # the generic subscribers of services.outbox
-                        handler(message)
-                    uow.outbox.mark(message["program_id"], message["id"], now, None)
-                    relayed += 1
-                except Exception as error:  # one bad message must not hold up the others
-                    log.warning("outbox message %s failed: %s", message["id"], error)
-                    uow.outbox.mark(message["program_id"], message["id"], None, repr(error)[:500])
-                    failed += 1
-            uow.commit()
-        if len(messages) < batch or failed:
-            break
-    return {"relayed": relayed, "deliveries": deliveries, "failed": failed}
+    """Dispatch the outbox (see `services.outbox`): each message's webhook deliveries are written in the same
+    transaction that marks it dispatched; with a `publisher` it also goes to the event stream."""
+    handlers: list[outbox_service.Handler] = [fan_out]
+    if publisher is not None:
+
+        def publish(uow: UnitOfWork, message: dict[str, Any], now: datetime) -> None:
+            publisher(message["program_id"], message["topic"], message["payload"], message["id"])
+
+        handlers.append(publish)
+    done = outbox_service.dispatch_outbox(uow_factory, now, handlers, batch)
+    return {"relayed": done["delivered"], "deliveries": done["produced"], "failed": done["failed"]}
 
 
 # -- delivery -------------------------------------------------------------------------------------------------
