@@ -102,6 +102,10 @@ def build(api: Api, now) -> World:
     ids["webhook_id"], secrets = hook["id"], [*secrets, hook["id"], hook["secret"]]  # webhooks (issue 5)
     shop = a.admin.post("/shops", {"code": "a-shop", "platform": "shopify", "secret": "a-secret-shop-key"})  # issue 5
     ids["shop_code"], secrets = shop["code"], [*secrets, shop["id"], "a-secret-shop-key"]  # shop adapters (issue 5)
+    # tills and exports (issue 5)
+    # card-linked earning (issue 11)
+    # referrals and social rewards (issue 7)
+    # gamification (issue 7)
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -156,6 +160,10 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         # shop adapters (issue 5)
         "POST /shops": {"code": "b-shop", "platform": "generic"},
         "PATCH /shops/{shop_code}": {"secret": "stolen-secret", "active": False},
+        # tills and exports (issue 5)
+        # card-linked earning (issue 11)
+        # referrals and social rewards (issue 7)
+        # gamification (issue 7)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

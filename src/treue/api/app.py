@@ -13,17 +13,22 @@ from treue import __version__
 from treue.api import errors
 from treue.api.routes import (
     analytics,
+    cards,
     checkout,
     club,
+    exports,
+    gamification,
     members,
     partners,
     programs,
     purchases,
+    referrals,
     rewards,
     rules,
     shops,
     simulation,
     tiers,
+    tills,
     webhooks,
 )
 from treue.store.database import make_engine
@@ -63,6 +68,11 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
         partners,
         webhooks,
         shops,
+        tills,  # issue 5
+        exports,  # issue 5
+        cards,  # issue 11
+        referrals,  # issue 7
+        gamification,  # issue 7
     ):
         app.include_router(module.router, prefix="/api/v1")
     from treue.web import mount  # the admin dashboard (/admin) and member portal (/portal), HTML

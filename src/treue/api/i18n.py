@@ -81,6 +81,10 @@ TITLES: dict[str, dict[str, str]] = {
     "club_payment_required": {"en": "The first period must be paid", "de": "Der erste Zeitraum muss bezahlt sein"},
     "club_payment_reference_reused": {"en": "Payment reference already recorded with other details",
                                       "de": "Zahlungsreferenz bereits mit anderen Angaben erfasst"},
+    # tills and exports (issue 5)
+    # card-linked earning (issue 11)
+    # referrals and social rewards (issue 7)
+    # gamification (issue 7)
     # web (issue 9)
     "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},
     "sign_in_locked": {"en": "Too many failed sign-ins; try again later",

@@ -13,16 +13,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from treue.cli.analytics import analytics as analytics_app
+from treue.cli.cards import cards as cards_app
 from treue.cli.checkout import checkout as checkout_app
 from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
+from treue.cli.exports import exports as exports_app
+from treue.cli.gamification import gamification as gamification_app
 from treue.cli.partners import partners as partners_app
 from treue.cli.partners import settle
+from treue.cli.referrals import referrals as referrals_app
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
 from treue.cli.simulate import simulate
 from treue.cli.staff import staff as staff_app
 from treue.cli.tiers import tiers as tiers_app
+from treue.cli.tills import tills as tills_app
 from treue.cli.worker import worker as worker_app
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
@@ -47,7 +52,8 @@ for sub, name in ((programs, "programs"), (members, "members"), (purchases, "pur
                   (points, "points"), (keys, "keys"), (jobs, "jobs"), (importer, "import"), (rules_app, "rules"),
                   (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
                   (analytics_app, "analytics"), (staff_app, "staff"), (partners_app, "partners"),
-                  (worker_app, "worker")):  # fmt: skip
+                  (worker_app, "worker"), (tills_app, "till"), (exports_app, "export"), (cards_app, "cards"),
+                  (referrals_app, "referrals"), (gamification_app, "missions")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
 app.command("settle")(settle)

@@ -47,3 +47,7 @@ CLUB_PERK_GRANTED = "club.perk_granted"  # bonus points or a voucher for a paid 
 TIER_UPGRADED = "tier.upgraded"
 TIER_DOWNGRADED = "tier.downgraded"
 TIER_WILL_DOWNGRADE = "tier.will_downgrade"
+# Tills and exports (issue 5)
+# Card-linked earning (issue 11)
+# Referrals and social rewards (issue 7)
+# Gamification (issue 7)

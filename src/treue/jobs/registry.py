@@ -47,5 +47,9 @@ def _tiers(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> di
     return run_tiers_job(uow, now, program_id)
 
 
+# referrals (issue 7)
+# gamification (issue 7)
+# card-linked earning (issue 11)
+
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
                         "clv": _clv}  # fmt: skip

@@ -20,6 +20,7 @@ from treue.domain.lots import NewLot
 from treue.domain.rules.context import EventFacts
 from treue.ids import new_id
 from treue.services.earning import emit_grants_and_hooks, lots_view, post_earn, run_rules
+from treue.services.engagement import after_event
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.views import iso
@@ -76,7 +77,9 @@ def record_event(uow: UnitOfWork, program_id: UUID, cmd: RecordEvent, now: datet
                "attributes": dict(cmd.attributes), "occurred_at": occurred_at, "created_at": now,
                "transfer_id": transfer_id}  # fmt: skip
         uow.events.add(row)
-        emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"event_id": str(event_id), "event": name})
+        source = {"event_id": str(event_id), "event": name}
+        emit_grants_and_hooks(uow, program_id, member_id, evaluation, source)
+        engaged = after_event(uow, program, member_id, facts, evaluation, source, now)  # issue 7
         uow.emit(program_id, Event(events.EVENT_RECORDED, {
             "event_id": str(event_id), "member_id": str(member_id), "name": name, "points": points}))  # fmt: skip
         uow.commit()
@@ -86,7 +89,7 @@ def record_event(uow: UnitOfWork, program_id: UUID, cmd: RecordEvent, now: datet
     view["skipped"] = [s.as_dict() for s in evaluation.skipped]
     if len(lots) > 1:
         view["lots"] = lots_view(lots)
-    return view
+    return view | engaged
 
 
 def get_event(uow: UnitOfWork, program_id: UUID, event_id: UUID) -> dict[str, Any]:

@@ -35,6 +35,10 @@ class UnitOfWork(Protocol):
     partners: Any  # coalition partners and settlement runs (treue.store.partners.Partners)
     webhooks: Any  # outbound webhook endpoints, deliveries, attempts (treue.store.webhooks.Webhooks)
     shops: Any  # shop connections and inbound deliveries (treue.store.shops.Shops)
+    tills: Any  # offline till batches (treue.store.tills.Tills)
+    cards: Any  # linked payment cards, card feeds, offers (treue.store.cards.Cards)
+    referrals: Any  # referrals and moderation (treue.store.referrals.Referrals)
+    gamification: Any  # missions, streaks, badges, instant wins (treue.store.gamification.Gamification)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -30,6 +30,7 @@ from treue.domain.rules.evaluator import Evaluation
 from treue.domain.rules.limits import Period, Scope, UsageDelta, UsageKey
 from treue.ids import new_id
 from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
+from treue.services.engagement import after_event, after_refund
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.tiers import assess_member
@@ -104,7 +105,8 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         purchase = _build_purchase(cmd, member_id)
         # The balance update (inside) proves the member belongs to this programme (no row: NotFound) and takes
         # the account's row lock for the rest of the transaction.
-        earning = run_rules(uow, program, rules, EventFacts.of_purchase(purchase), member_id)
+        facts = EventFacts.of_purchase(purchase)
+        earning = run_rules(uow, program, rules, facts, member_id)
         evaluation = earning.evaluation
         points = evaluation.points if member_id else 0
         looked_up = bool(cmd.card_number or cmd.external_ref)  # _member_of found the member by a query
@@ -117,12 +119,15 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
                                 {"order": purchase.external_order_id, "partner": purchase.partner},
                                 purchase_id=purchase.id, partner=purchase.partner)  # fmt: skip
         cashback = None
+        engaged: dict[str, Any] = {}
         if member_id is not None:
             emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)})
             cashback = credit_cashback(uow, program, member_id, evaluation.hooks, purchase, now)  # the wallet
         uow.flush()  # a duplicate order surfaces here, inside the use case
         if member_id is not None:  # a higher tier the purchase qualifies for applies at once
             assess_member(uow, program, member_id, purchase.occurred_at, now)
+            # referrals completed, mission progress, badges, instant wins (issue 7)
+            engaged = after_event(uow, program, member_id, facts, evaluation, {"purchase_id": str(purchase.id)}, now)
         uow.emit(program_id, Event(events.PURCHASE_RECORDED, {
             "purchase_id": str(purchase.id), "member_id": str(member_id) if member_id else None,
             "external_order_id": purchase.external_order_id, "partner": purchase.partner,
@@ -134,7 +139,7 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         view["lots"] = lots_view(lots)
     if cashback is not None:
         view["cashback"] = cashback
-    return view
+    return view | engaged
 
 
 def preview_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now: datetime) -> dict[str, Any]:
@@ -278,6 +283,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
         cashback = reverse_cashback(uow, program, purchase, row["refunded_minor"], amount, occurred_at, now, wallet)
         uow.purchases.add_refund(refund)
         refund_bonus = _refund_rules(uow, program, purchase, refund, amount, occurred_at, now)
+        engaged = after_refund(uow, program, purchase, refund, now)  # referral and mission rewards it undoes
         if purchase.member_id is not None:  # lower amounts count at the next review; a tier never drops here
             assess_member(uow, program, purchase.member_id, occurred_at, now)
         uow.emit(program_id, Event(events.PURCHASE_REFUNDED, {
@@ -296,7 +302,7 @@ def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: R
         view["rules"] = refund_bonus
     if cashback is not None:
         view["cashback"] = cashback
-    return view
+    return view | engaged
 
 
 def _refund_rules(uow: UnitOfWork, program: Program, purchase: Purchase, refund: dict[str, Any], amount: Money,

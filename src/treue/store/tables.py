@@ -1001,3 +1001,11 @@ shop_deliveries = Table(
     Index("ix_shop_deliveries_received", "program_id", "connection_id", "received_at"),
     Index("ix_shop_deliveries_order", "program_id", "connection_id", "external_order_id"),
 )
+
+# --- tills (issue 5) ---
+
+# --- card-linked earning (issue 11) ---
+
+# --- referrals and social rewards (issue 7) ---
+
+# --- gamification (issue 7) ---

@@ -12,15 +12,19 @@ from treue.domain.events import Event
 from treue.ids import new_id
 from treue.store import repositories as r
 from treue.store.batch import InsertBatch
+from treue.store.cards import Cards
 from treue.store.checks import Checks
 from treue.store.club import Club
 from treue.store.database import READ_ONLY
+from treue.store.gamification import Gamification
 from treue.store.partners import Partners
+from treue.store.referrals import Referrals
 from treue.store.rules import Events, Rules
 from treue.store.shops import Shops
 from treue.store.simulation import SimulationSource
 from treue.store.staff import Staff
 from treue.store.tiers import Tiers
+from treue.store.tills import Tills
 from treue.store.wallet import Wallet
 from treue.store.webhooks import Webhooks
 
@@ -72,6 +76,10 @@ class SqlUnitOfWork:
             self.partners = Partners(conn, self.batch)  # coalition partners and settlement (issue 5)
             self.webhooks = Webhooks(conn)  # outbound webhook endpoints, deliveries, attempts
             self.shops = Shops(conn)  # shop connections and their inbound deliveries (issue 5)
+            self.tills = Tills(conn, self.batch)  # offline till batches (issue 5)
+            self.cards = Cards(conn, self.batch)  # linked payment cards, card feeds, offers (issue 11)
+            self.referrals = Referrals(conn, self.batch)  # referrals and moderation (issue 7)
+            self.gamification = Gamification(conn, self.batch)  # missions, streaks, badges, instant wins (issue 7)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,12 @@
+"""Referral codes, referrals, moderation of social events (issue 7)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from treue.store.batch import InsertBatch
+
+
+class Referrals:
+    def __init__(self, conn: Connection, batch: InsertBatch) -> None:
+        self.conn, self.batch = conn, batch
