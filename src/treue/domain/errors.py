@@ -300,3 +300,15 @@ class ShopConnectionPaused(Conflict):
     """The shop connection is paused (`active: false`): deliveries are refused so that the platform retries."""
 
     code = "shop_connection_paused"
+
+
+# -- tills and exports (issue 5) ----------------------------------------------------------------------------
+
+
+# -- card-linked earning (issue 11) -------------------------------------------------------------------------
+
+
+# -- referrals and social rewards (issue 7) -----------------------------------------------------------------
+
+
+# -- gamification (issue 7) ---------------------------------------------------------------------------------
