@@ -230,10 +230,19 @@ _HOOK_TOPICS = {
 
 
 def emit_grants_and_hooks(uow: UnitOfWork, program_id: UUID, member_id: UUID, evaluation: Evaluation,
-                          source: dict[str, Any]) -> None:  # fmt: skip
+                          source: dict[str, Any], now: datetime) -> None:  # fmt: skip
     """Grants (reward, coupon) and hooks (cashback, tier credit, mission progress, badge) go to the outbox;
-    the parts of the engine that act on them subscribe there."""
+    grants are issued (coupons) and badge and mission hooks applied in the same transaction."""
     explained = evaluation.explanation()
+    if explained.get("grants"):
+        # imported here: grants and gamification post points through this module
+        from treue.services.grants import fulfil_grants
+
+        fulfil_grants(uow, program_id, member_id, explained["grants"], source, now)
+    if explained.get("hooks"):
+        from treue.services.gamification import fulfil_hooks
+
+        fulfil_hooks(uow, program_id, member_id, explained["hooks"], source, now)
     for grant in explained.get("grants", ()):
         topic = events.REWARD_GRANTED if grant["kind"] == "reward" else events.COUPON_GRANTED
         uow.emit(program_id, Event(topic, {"member_id": str(member_id), **grant, **source}))

@@ -78,7 +78,7 @@ def record_event(uow: UnitOfWork, program_id: UUID, cmd: RecordEvent, now: datet
                "transfer_id": transfer_id}  # fmt: skip
         uow.events.add(row)
         source = {"event_id": str(event_id), "event": name}
-        emit_grants_and_hooks(uow, program_id, member_id, evaluation, source)
+        emit_grants_and_hooks(uow, program_id, member_id, evaluation, source, now)
         engaged = after_event(uow, program, member_id, facts, evaluation, source, now)  # issue 7
         uow.emit(program_id, Event(events.EVENT_RECORDED, {
             "event_id": str(event_id), "member_id": str(member_id), "name": name, "points": points}))  # fmt: skip

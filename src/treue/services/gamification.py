@@ -21,3 +21,8 @@ def on_event(uow: UnitOfWork, program: Program, member_id: UUID, facts: EventFac
 def on_refund(uow: UnitOfWork, program: Program, purchase: Purchase, refund: dict[str, Any],
               now: datetime) -> dict[str, Any]:  # fmt: skip
     return {}
+
+
+def fulfil_hooks(uow: UnitOfWork, program_id: UUID, member_id: UUID, hooks: list[dict[str, Any]],
+                 source: dict[str, Any], now: datetime) -> None:  # fmt: skip
+    """Apply the rule hooks that gamification acts on (badge, mission_progress) in the rule's transaction."""

@@ -110,7 +110,7 @@ def _earn_on_enrolment(uow: UnitOfWork, program: Program, member_id: UUID, now: 
     earning = run_rules(uow, program, rules, EventFacts("enrolment", now), member_id)
     if earning.points > 0:
         post_earn(uow, program, member_id, earning, now, now, {"event": "enrolment"})
-    emit_grants_and_hooks(uow, program.id, member_id, earning.evaluation, {"event": "enrolment"})
+    emit_grants_and_hooks(uow, program.id, member_id, earning.evaluation, {"event": "enrolment"}, now)
 
 
 def update_member(uow: UnitOfWork, program_id: UUID, member_id: UUID, changes: dict[str, Any], now: datetime,

@@ -121,7 +121,7 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         cashback = None
         engaged: dict[str, Any] = {}
         if member_id is not None:
-            emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)})
+            emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)}, now)
             cashback = credit_cashback(uow, program, member_id, evaluation.hooks, purchase, now)  # the wallet
         uow.flush()  # a duplicate order surfaces here, inside the use case
         if member_id is not None:  # a higher tier the purchase qualifies for applies at once
@@ -325,7 +325,7 @@ def _refund_rules(uow: UnitOfWork, program: Program, purchase: Purchase, refund:
     transfer_id = None
     if evaluation.points > 0:
         transfer_id, _ = post_earn(uow, program, member_id, earning, occurred_at, now, source)
-    emit_grants_and_hooks(uow, program.id, member_id, evaluation, {"refund_id": str(refund["id"])})
+    emit_grants_and_hooks(uow, program.id, member_id, evaluation, {"refund_id": str(refund["id"])}, now)
     return {"points": evaluation.points, "transfer_id": str(transfer_id) if transfer_id else None,
             **evaluation.explanation()}  # fmt: skip
 

@@ -204,7 +204,9 @@ def _award(uow_factory: UnitOfWorkFactory, program: Program, period: Period, mem
         if not uow.events.claim(row):
             counts["already_done"] += 1
             return  # a concurrent run got there first: roll back
-        emit_grants_and_hooks(uow, program.id, member_id, evaluation, {"event_id": str(eid), "event": period.trigger})
+        emit_grants_and_hooks(
+            uow, program.id, member_id, evaluation, {"event_id": str(eid), "event": period.trigger}, now
+        )
         uow.emit(program.id, Event(events.EVENT_RECORDED, {
             "event_id": str(eid), "member_id": str(member_id), "name": period.trigger, "points": points}))  # fmt: skip
         uow.commit()
