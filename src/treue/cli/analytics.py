@@ -12,6 +12,7 @@ from treue.cli.common import emit, fail, friendly, now, program_uuid, uow
 from treue.services.analytics import clv_report
 from treue.services.kpis import kpis as kpi_report
 from treue.services.kpis import liability_csv, liability_report, parse_month
+from treue.services.roi import measure_roi
 
 analytics = typer.Typer(help="Analytics: KPIs, predictive CLV and churn, finance reports.", no_args_is_help=True)
 
@@ -93,6 +94,40 @@ def kpis(
         emit(report)
         return
     _print_kpis(report)
+
+
+@analytics.command("roi")
+@friendly
+def roi(
+    program: Annotated[str, typer.Option("--program", "-p", help="programme id")],
+    from_: Annotated[str, typer.Option("--from", help="first day of the period (programme-local), YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last day of the period (inclusive), YYYY-MM-DD")],
+    campaign: Annotated[str | None, typer.Option("--campaign", help="a campaign's control group")] = None,
+    margin: Annotated[str, typer.Option("--margin", help="gross margin on revenue in per cent")] = "100",
+    confidence: Annotated[float, typer.Option("--confidence", help="0.9, 0.95 or 0.99")] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Uplift over the control group of the programme (or a campaign) and the ROI of its rewards."""
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    assert start is not None and end is not None
+    r = measure_roi(uow()(read_only=True), program_uuid(program), start, end, campaign=campaign,
+                    margin_percent=margin, confidence=confidence)  # fmt: skip
+    if as_json:
+        emit(r)
+        return
+    rev, freq = r["revenue_per_member"], r["purchase_frequency"]
+    low, high = r["roi_interval"]
+    typer.echo("\n".join([
+        f"ROI {r['campaign'] or 'programme'} {r['period']['from']} .. {r['period']['to']} "
+        f"(control {r['control_percent']} %: {r['members']['control']} members, treated {r['members']['treated']})",
+        f"revenue per member  {rev['treated']} vs {rev['control']} {r['currency']}: {rev['difference']} "
+        f"[{rev['interval'][0]}, {rev['interval'][1]}]",
+        f"purchases/member    {freq['treated']} vs {freq['control']}: {freq['difference']}",
+        f"incremental revenue {r['incremental_revenue']} {r['currency']}, margin {r['incremental_margin']} "
+        f"({r['margin_percent']} %)",
+        f"reward cost         {r['reward_cost']} {r['currency']} ({r['reward_points']} points)",
+        f"ROI                 {r['roi']} [{low}, {high}]",
+    ]))  # fmt: skip
 
 
 def _print_kpis(r: dict[str, Any]) -> None:

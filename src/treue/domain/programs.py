@@ -63,6 +63,9 @@ class Program:
     min_redemption_points: int = 0  # the fewest points a checkout may pay with (0: any number)
     hold_minutes: int = 15  # how long a checkout hold lasts unless the till asks for another expiry
     cashback_expiry_months: int = 0  # cashback expires N months after it was credited (0: never)
+    # Members held out of the programme as its control group (basis points, `treue.domain.control`): they are
+    # enrolled and their purchases recorded, but they earn nothing, so the programme's uplift can be measured.
+    control_bp: int = 0
 
     def __post_init__(self) -> None:
         validate_program(self)
@@ -113,6 +116,7 @@ def validate_program(p: Program) -> None:
         (p.min_redemption_points >= 0, "min_redemption_points must be >= 0"),
         (1 <= p.hold_minutes <= 10080, "hold_minutes must be between 1 and 10080 (a week)"),
         (0 <= p.cashback_expiry_months <= 600, "cashback_expiry_months must be between 0 and 600"),
+        (0 <= p.control_bp <= 5000, "control_percent must be between 0 and 50"),
     ]
     if p.expiry_policy is ExpiryPolicy.ROLLING:
         checks.append((1 <= p.expiry_months <= 600, "rolling expiry needs expiry_months between 1 and 600"))

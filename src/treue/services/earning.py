@@ -28,6 +28,7 @@ from uuid import UUID
 
 from treue.domain import events
 from treue.domain.benefits import Benefits
+from treue.domain.control import PROGRAM_UNIT, in_control
 from treue.domain.errors import Conflict
 from treue.domain.events import Event
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
@@ -40,10 +41,12 @@ from treue.domain.rules.definitions import RuleSet
 from treue.domain.rules.evaluator import Evaluation, evaluate, usage_keys
 from treue.domain.rules.limits import LimitState
 from treue.domain.rules.outcome import EarnOutcome
+from treue.domain.rules.plan import Skip
 from treue.ids import new_id
 from treue.services.benefits import member_benefits
 from treue.services.ports import UnitOfWork
 
+CONTROL_GROUP = "in the programme's control group: nothing is earned"
 log = logging.getLogger("treue.rules")
 HISTORY_FIELDS = frozenset({"purchase_count", "spend", "*"})
 BUDGET_ATTEMPTS = 3
@@ -77,6 +80,9 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
     nothing is locked or written. An anonymous event is evaluated for its explanation only.
     """
     at = facts.occurred_at
+    if member_id is not None and program.control_bp and in_control(PROGRAM_UNIT, str(member_id), program.control_bp):
+        # Held out of the programme (its control group for measuring uplift): recorded, but earns nothing.
+        return Earning(Evaluation(EarnOutcome(), skipped=(Skip("programme", None, CONTROL_GROUP),)))
     plan = rules.plan(facts.name, at)
     benefits = _benefits(uow, program, facts, member_id)  # tier and club: beside the rules, for members only
     running = [step for step in plan.steps if step.not_running is None]

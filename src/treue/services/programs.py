@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from treue.domain import events
+from treue.domain.control import exact_percent, share_bp_of_percent
 from treue.domain.errors import Conflict, InvalidInput
 from treue.domain.events import Event
 from treue.domain.money import Money, Rounding
@@ -38,6 +39,8 @@ def program_settings(values: dict[str, Any], currency: str) -> dict[str, Any]:
             out["point_value_minor"] = Money.parse(value, currency).minor
         elif key == "earn_per_amount":
             out["earn_per_minor"] = Money.parse(value, currency).minor
+        elif key == "control_percent":  # the programme's control group (ROI, issue 6)
+            out["control_bp"] = share_bp_of_percent(exact_percent(value))
         else:
             out[key] = value
     return out

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from treue.domain.control import percent_text
 from treue.domain.coupons import Coupon
 from treue.domain.money import Money
 from treue.domain.points import Balance
@@ -33,6 +34,7 @@ def program_view(program: Program, created_at: datetime | None = None) -> dict[s
         "checkout": {"earn_on_money_only": program.earn_on_money_only,
                      "min_redemption_points": program.min_redemption_points, "hold_minutes": program.hold_minutes},
         "cashback_expiry_months": program.cashback_expiry_months,
+        "control_percent": percent_text(program.control_bp),
         "created_at": iso(created_at),
     }  # fmt: skip
 

@@ -8,6 +8,7 @@ across daylight-saving changes). Only one row per member leaves the database.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -136,6 +137,32 @@ class Analytics:
         c = t.member_clv
         row = self.conn.execute(select(c).where(c.c.program_id == program_id, c.c.member_id == member_id)).first()
         return dict(row._mapping) if row else None
+
+    # -- uplift over a control group (services.roi) ---------------------------------------------------------------
+    def members_enrolled_before(self, program_id: UUID, end: datetime) -> list[UUID]:
+        m = t.members
+        query = select(m.c.id).where(m.c.program_id == program_id, m.c.enrolled_at < end)
+        return [row.id for row in self.conn.execute(query)]
+
+    def purchases_per_member(self, program_id: UUID, start: datetime, end: datetime) -> dict[UUID, tuple[int, int]]:
+        """(purchases, net revenue in minor units) per member with a purchase in [start, end)."""
+        p = t.purchases
+        query = (
+            select(p.c.member_id, func.count().label("n"), func.sum(p.c.total_minor - p.c.refunded_minor).label("net"))
+            .where(p.c.program_id == program_id, p.c.member_id.is_not(None), p.c.occurred_at >= start,
+                   p.c.occurred_at < end)
+            .group_by(p.c.member_id)
+        )  # fmt: skip
+        return {row.member_id: (int(row.n), int(row.net or 0)) for row in self.conn.execute(query)}
+
+    def earn_explanations(self, program_id: UUID, start: datetime, end: datetime) -> Iterator[tuple[UUID, Any]]:
+        """(member, stored explanation) of every earn transfer in [start, end), streamed."""
+        tr = t.transfers
+        query = select(tr.c.member_id, tr.c.explanation).where(
+            tr.c.program_id == program_id, tr.c.kind == "earn", tr.c.member_id.is_not(None),
+            tr.c.occurred_at >= start, tr.c.occurred_at < end)  # fmt: skip
+        for row in self.conn.execution_options(yield_per=5_000).execute(query):
+            yield row.member_id, row.explanation
 
 
 def _day(value: Any) -> date:

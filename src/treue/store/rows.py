@@ -15,7 +15,7 @@ PROGRAM_FIELDS = (
     "name", "currency", "timezone", "point_value_minor", "point_value_points", "rounding", "earn_basis",
     "earn_points", "earn_per_minor", "pending_days", "expiry_policy", "expiry_months", "expiry_day",
     "expiry_years", "return_policy", "default_locale", "earn_on_money_only", "min_redemption_points",
-    "hold_minutes", "cashback_expiry_months",
+    "hold_minutes", "cashback_expiry_months", "control_bp",
 )  # fmt: skip
 
 
@@ -31,6 +31,7 @@ def program_from_row(row: Any) -> Program:
         return_policy=ReturnPolicy(m["return_policy"]), default_locale=m["default_locale"],
         earn_on_money_only=m["earn_on_money_only"], min_redemption_points=m["min_redemption_points"],
         hold_minutes=m["hold_minutes"], cashback_expiry_months=m["cashback_expiry_months"],
+        control_bp=m["control_bp"],
     )  # fmt: skip
 
 

@@ -69,6 +69,8 @@ programs = Table(
     Column("min_redemption_points", BigInteger, nullable=False, server_default=text("0")),
     Column("hold_minutes", Integer, nullable=False, server_default=text("15")),
     Column("cashback_expiry_months", Integer, nullable=False, server_default=text("0")),
+    # control group share in basis points (issue 6, migration 0017)
+    Column("control_bp", Integer, nullable=False, server_default=text("0")),
 )
 
 api_keys = Table(

@@ -16,6 +16,7 @@ from treue.api.schemas.common import PROBLEMS
 from treue.domain.durations import add_months, local_date, zone
 from treue.services import analytics as cases
 from treue.services import kpis as kpi_cases
+from treue.services import roi as roi_cases
 
 router = APIRouter(responses=PROBLEMS, tags=["analytics"])
 
@@ -64,6 +65,26 @@ def kpis(
     if to is None:
         to = _today(ctx)
     return kpi_cases.kpis(uow, ctx.program_id, from_ or to.replace(day=1), to, now, by=by)
+
+
+@router.get("/analytics/roi")
+def roi(
+    from_: date | None = Query(None, alias="from", description="first day of the period (programme-local); "
+                                                                 "default the first day of `to`'s month"),
+    to: date | None = Query(None, description="last day of the period (programme-local, inclusive); default today"),
+    campaign: str | None = Query(None, max_length=64, description="a campaign's control group; default the programme's"),
+    margin_percent: str = Query("100", max_length=12, description="gross margin on revenue, e.g. 30"),
+    confidence: float = Query(0.95, description="0.9, 0.95 or 0.99"),
+    ctx: Context = Depends(ADMIN),
+) -> dict[str, Any]:  # fmt: skip
+    """Uplift of the members the programme (or a campaign) reached over its control group: revenue per member and
+    purchase frequency with a Welch confidence interval, incremental revenue and margin, the rewards' cost, and
+    ROI = incremental margin / cost (with the bounds from the revenue interval)."""
+    if to is None:
+        to = _today(ctx)
+    return roi_cases.measure_roi(ctx.uow(read_only=True), ctx.program_id, from_ or to.replace(day=1), to,
+                                 campaign=campaign,
+                                 margin_percent=margin_percent, confidence=confidence)  # fmt: skip
 
 
 def _today(ctx: Context) -> date:

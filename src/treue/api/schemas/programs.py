@@ -29,6 +29,7 @@ class ProgramSettings(Input):
     min_redemption_points: int | None = Field(None, ge=0, description="fewest points per checkout payment")
     hold_minutes: int | None = Field(None, ge=1, le=10080, description="default lifetime of a checkout hold")
     cashback_expiry_months: int | None = Field(None, ge=0, le=600, description="0: cashback never expires")
+    control_percent: Amount | None = Field(None, description='share of members held out as a control group ("10")')
 
 
 class ProgramCreate(ProgramSettings):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from treue.domain.control import share_bp_of_percent
 from treue.domain.durations import require_aware, start_of_local_day, zone
 from treue.domain.errors import InvalidInput, RuleInvalid
 from treue.domain.purchases import Channel
@@ -244,6 +245,7 @@ class Campaign:
     audience: Condition | None = None
     budget_points: int | None = None
     caps: tuple[Cap, ...] = ()  # per member, over all the campaign's rules
+    control_bp: int = 0  # members held out as the control group, in basis points (`treue.domain.control`)
 
     def running_at(self, at: datetime) -> bool:
         live = self.status in (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE)
@@ -254,14 +256,16 @@ class Campaign:
         return None if self.budget_points is None else Budget(self.id, self.budget_points)
 
 
-CAMPAIGN_FIELDS = ("id", "name", "starts", "ends", "status", "audience", "budget", "limits", "rules")
+CAMPAIGN_FIELDS = ("id", "name", "starts", "ends", "status", "audience", "budget", "limits", "rules", "control_percent")
 
 
 def parse_campaign(data: Any, *, timezone: str, currency: str, valid_from: datetime,
                    location: str = "") -> Campaign:  # fmt: skip
     """`{"id": "summer", "name": ..., "starts": "2026-07-01", "ends": "2026-07-31" (a date: through the end of
     that day; or a local date-time, exclusive), "status": "scheduled", "audience": "member.tier == 'gold'",
-    "budget": 100000, "limits": {"per_member": [...]}, "rules": [rule, ...]}`; times are local to `timezone`."""
+    "budget": 100000, "limits": {"per_member": [...]}, "control_percent": "10", "rules": [rule, ...]}`; times are
+    local to `timezone`. `control_percent` holds that share of members out of the campaign (a stable random
+    control group, for measuring its uplift)."""
     spec = Spec(data, location).only(*CAMPAIGN_FIELDS)
     campaign_id = rule_id_of(data, location)
     starts = _local_instant(spec, "starts", timezone, end=False)
@@ -283,7 +287,12 @@ def parse_campaign(data: Any, *, timezone: str, currency: str, valid_from: datet
         for index, item in enumerate(spec.items("rules"))
     )
     name: str = spec.text("name", campaign_id)
-    return Campaign(campaign_id, name, starts, ends, status, rules, audience, budget, parse_caps(limits))
+    control = spec.decimal("control_percent", None)
+    try:
+        control_bp = share_bp_of_percent(control) if control is not None else 0
+    except InvalidInput as error:
+        raise refuse(spec.at("control_percent"), error.detail) from None
+    return Campaign(campaign_id, name, starts, ends, status, rules, audience, budget, parse_caps(limits), control_bp)
 
 
 def _local_instant(spec: Spec, key: str, timezone: str, *, end: bool) -> datetime:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from treue.domain.control import campaign_unit, in_control
 from treue.domain.durations import require_aware, zone
 from treue.domain.errors import InvariantViolated
 from treue.domain.programs import Program
@@ -223,11 +224,19 @@ def _candidates(facts: EventFacts, steps: tuple[Step, ...], local: datetime,
                 purchase is None or purchase.total.minor < version.limits.min_purchase_minor
             ):
                 reason = "below the minimum purchase"
+            elif step.campaign is not None and _held_out(step.campaign, facts):
+                reason = f"in the control group of campaign {step.campaign.id}"
             if reason is not None:
                 skipped.append(Skip(version.rule, version.version, reason))
                 continue
         found.append(step)
     return tuple(found)
+
+
+def _held_out(campaign: Campaign, facts: EventFacts) -> bool:
+    member = facts.member
+    return bool(campaign.control_bp) and member is not None and in_control(campaign_unit(campaign.id), member.id,
+                                                                          campaign.control_bp)  # fmt: skip
 
 
 def _why_not(step: Step, context: EvalContext, audiences: dict[str, str | None]) -> Skip | None:

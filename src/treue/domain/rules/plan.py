@@ -104,7 +104,8 @@ def make_plan(entries: Sequence[tuple[RuleVersion | None, Campaign | None]], at:
         condition = version.condition
         not_met = None if condition is None else Skip(version.rule, version.version,
                                                       f"condition not met: {condition.source}")  # fmt: skip
-        prefilter = bool(version.channels or version.partners or version.limits.min_purchase_minor is not None)
+        prefilter = bool(version.channels or version.partners or version.limits.min_purchase_minor is not None
+                         or (campaign is not None and campaign.control_bp))  # fmt: skip
         capped = bool(version.limits.caps or (campaign is not None and (campaign.caps or campaign.budget_points
                                                                         is not None)))  # fmt: skip
         slot = None

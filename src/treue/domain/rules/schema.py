@@ -138,6 +138,7 @@ CAMPAIGN: dict[str, Any] = {
         "status": {"enum": ["draft", "scheduled", "active", "ended"]},
         "audience": {**_CEL, "description": "CEL over `member` (and `now`)"},
         "budget": {"type": "integer", "minimum": 0, "maximum": 10**12},
+        "control_percent": {**_DECIMAL, "description": "share of members held out as a control group, 0 to 50"},
         "limits": {
             "type": "object",
             "properties": {
