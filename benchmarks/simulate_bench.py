@@ -121,7 +121,8 @@ def main() -> None:
         seen: dict[str, Any] = {}
         cpu, started = time.process_time(), time.perf_counter()
         report = simulate(SqlUnitOfWorkFactory(engine)(read_only=True), program_id, DRAFT, date(2026, 2, 1),
-                          date(2026, 5, 1), progress=lambda done, total: seen.update(done=done, total=total))  # fmt: skip
+                          date(2026, 5, 1), progress=lambda done, total: seen.update(done=done, total=total),
+                          database_url=url)  # fmt: skip
         wall, used = time.perf_counter() - started, time.process_time() - cpu
         engine.dispose()
     finally:

@@ -89,3 +89,60 @@ def test_the_api_simulates_for_admin_keys_only_and_locates_bad_drafts(engine, no
     problem = api.refused(shop.admin, "POST", "/simulations", 422, "rule_invalid", shop.program_id, json=bad)
     assert problem["location"] == "rules[0].condition"
     api.client.close()
+
+
+def _ladder(basis: str, silver: str | int, gold: str | int, window: str = "12M") -> dict[str, object]:
+    zero = "0" if basis == "spend" else 0
+    return {"basis": basis, "tiers": [
+        {"code": "basis", "name": {"de": "Basis"}, "threshold": zero, "window": window},
+        {"code": "silber", "name": {"de": "Silber"}, "threshold": silver, "window": window},
+        {"code": "gold", "name": {"de": "Gold"}, "threshold": gold, "window": window}]}  # fmt: skip
+
+
+def test_members_per_tier_today_and_under_a_draft_ladder(uow_factory, program_id, now):
+    from treue.services.tiers import set_ladder
+
+    set_ladder(uow_factory(), program_id, _ladder("spend", "100.00", "1000.00"), now)
+    anna, ben, cleo = (enrol(uow_factory, program_id, datetime(2026, 1, 1, tzinfo=UTC)) for _ in range(3))
+    buy(uow_factory, program_id, anna, "150.00", datetime(2026, 2, 10, tzinfo=UTC))  # before the period: silber
+    buy(uow_factory, program_id, anna, "20.00", at(4))
+    buy(uow_factory, program_id, ben, "60.00", at(5))
+    buy(uow_factory, program_id, cleo, "1200.00", at(6))  # gold at once
+    report = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7))
+    assert report["current"]["members_per_tier"] == {"basis": 1, "silber": 1, "gold": 1}
+    assert report["draft"]["members_per_tier"] == {"basis": 1, "silber": 1, "gold": 1}  # no draft ladder: today's
+
+    cheaper = {**DRAFT, "tiers": _ladder("spend", "50.00", "160.00")}  # spend over 12 months, counted at the end
+    report = simulate(uow_factory(read_only=True), program_id, cheaper, date(2026, 3, 4), date(2026, 3, 7))
+    assert report["draft"]["members_per_tier"] == {"basis": 0, "silber": 1, "gold": 2}  # Anna 170, Ben 60, Cleo 1200
+    by_count = {**DRAFT, "tiers": _ladder("purchases", 2, 5)}
+    report = simulate(uow_factory(read_only=True), program_id, by_count, date(2026, 3, 4), date(2026, 3, 7))
+    assert report["draft"]["members_per_tier"] == {"basis": 2, "silber": 1, "gold": 0}  # Anna bought twice
+    by_points = {**DRAFT, "tiers": _ladder("status_points", 200, 2000)}  # the draft's points in the period
+    report = simulate(uow_factory(read_only=True), program_id, by_points, date(2026, 3, 4), date(2026, 3, 7))
+    # the draft doubles and adds 100 once: Anna 20+20+100 = 140, Ben 60+60+100 = 220, Cleo 2400+100
+    assert report["draft"]["members_per_tier"] == {"basis": 1, "silber": 1, "gold": 1}
+    with pytest.raises(RuleInvalid, match="tiers"):
+        simulate(uow_factory(read_only=True), program_id, {**DRAFT, "tiers": {"basis": "spend", "tiers": []}},
+                 date(2026, 3, 4), date(2026, 3, 7))  # fmt: skip
+
+
+def test_a_second_process_replays_todays_side_with_the_same_result(uow_factory, program_id, now, engine,
+                                                                   monkeypatch):  # fmt: skip
+    from treue.services import simulation
+
+    rule(uow_factory, program_id, now, "bonus", fixed(10), condition="purchase.total >= 2000")
+    anna, ben = enrol(uow_factory, program_id, now), enrol(uow_factory, program_id, now)
+    for day, member, total in ((4, anna, "30.00"), (5, ben, "10.00"), (6, anna, "25.00"), (6, None, "5.00")):
+        buy(uow_factory, program_id, member, total, at(day))
+    event(uow_factory, program_id, anna, "review.created", at(5, 12))
+    alone = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7))
+    monkeypatch.setattr(simulation, "PARALLEL_FROM", 1)
+    spawned: list[object] = []
+    real = simulation.ProcessPoolExecutor
+    monkeypatch.setattr(simulation, "ProcessPoolExecutor", lambda *a, **kw: spawned.append(a) or real(*a, **kw))
+    url = engine.url.render_as_string(hide_password=False)
+    together = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7),
+                        database_url=url)  # fmt: skip
+    assert spawned, "the second process was not used"
+    assert together == alone

@@ -37,8 +37,10 @@ def simulate(
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
         task = bar.add_task("replay", total=None)
-        report = run_simulation(uow()(read_only=True), program_uuid(program), document, _day(first, "--from"),
-                                _day(last, "--to"), top=top,
+        factory = uow()
+        url = factory.engine.url.render_as_string(hide_password=False)  # the second process reads the same database
+        report = run_simulation(factory(read_only=True), program_uuid(program), document, _day(first, "--from"),
+                                _day(last, "--to"), top=top, database_url=url,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
     if as_json:
         emit(report)

@@ -128,6 +128,10 @@ class Replay:
         for spent in budgets:
             self.budgets[spent.campaign] = self.budgets.get(spent.campaign, 0) + spent.points
 
+    def member_points(self) -> dict[UUID, int]:
+        """Net points per replayed member."""
+        return {member_id: member.points for member_id, member in self.members.items()}
+
     def report(self, top: int = 10) -> dict[str, Any]:
         program = self.program
         net = self.points_issued - self.points_taken_back
@@ -149,16 +153,14 @@ class Replay:
         }  # fmt: skip
 
 
-def most_affected(current: Replay, draft: Replay, top: int = 10) -> list[dict[str, Any]]:
-    """The members whose points the draft changes most (either way), largest change first."""
-    ids = current.members.keys() | draft.members.keys()
+def most_affected(current: Mapping[UUID, int], draft: Mapping[UUID, int], top: int = 10) -> list[dict[str, Any]]:
+    """The members whose points the draft changes most (either way), largest change first; `current` and `draft`
+    are each side's points per member (`Replay.member_points`)."""
 
-    def change(member_id: UUID) -> tuple[int, int, int]:
-        before = current.members[member_id].points if member_id in current.members else 0
-        after = draft.members[member_id].points if member_id in draft.members else 0
-        return before, after, after - before
+    def change(member_id: UUID) -> int:
+        return draft.get(member_id, 0) - current.get(member_id, 0)
 
-    changed = [m for m in ids if change(m)[2] != 0]
-    found = heapq.nlargest(top, changed, key=lambda m: (abs(change(m)[2]), str(m)))
-    return [{"member_id": str(m), "points_current": change(m)[0], "points_draft": change(m)[1],
-             "change": change(m)[2]} for m in found]  # fmt: skip
+    changed = [m for m in current.keys() | draft.keys() if change(m) != 0]
+    found = heapq.nlargest(top, changed, key=lambda m: (abs(change(m)), str(m)))
+    return [{"member_id": str(m), "points_current": current.get(m, 0), "points_draft": draft.get(m, 0),
+             "change": change(m)} for m in found]  # fmt: skip

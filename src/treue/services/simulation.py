@@ -3,29 +3,35 @@ the programme's current rules, writing nothing. See `treue.domain.simulation` fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
 
 from treue.domain.durations import start_of_local_day, zone
 from treue.domain.errors import InvalidInput, RuleInvalid
+from treue.domain.money import currency_exponent
 from treue.domain.programs import Program
 from treue.domain.rules.definitions import RuleSet, parse_campaign, parse_rule
 from treue.domain.rules.spec import Spec, join
-from treue.domain.simulation import Replay, most_affected
+from treue.domain.simulation import MemberFacts, Replay, most_affected
+from treue.domain.tiers import Basis, Ladder
 from treue.services.ports import UnitOfWork
 from treue.services.rules import FORMAT
 
+PARALLEL_FROM = 50_000  # purchases and events: below this a second process costs more than it saves
 SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)  # a draft's rules are replayed as if in force all along
 NOT_REPLAYED = ["scheduled triggers (birthday, membership_anniversary, cron)",
                 "caps and campaign budgets used before the period (each starts at zero on its first day)",
-                "tier and club benefits (earn multipliers, cashback percent, birthday bonus)"]  # fmt: skip
+                "tier and club benefits (earn multipliers, cashback percent, birthday bonus)",
+                "tier changes during the period (rules see each member's tier of today)"]  # fmt: skip
 
 
 def draft_rule_set(program: Program, document: Mapping[str, Any]) -> RuleSet:
     """The rule set of a draft in the `treue rules export` format, every rule in force from the start."""
-    spec = Spec(dict(document)).only("format", "rules", "campaigns")
+    spec = Spec(dict(document)).only("format", "rules", "campaigns", "tiers")
     if spec.text("format", FORMAT) != FORMAT:
         raise RuleInvalid(f"unknown format (expected {FORMAT})", location="format")
     rules = [parse_rule(item, currency=program.currency, valid_from=SINCE_EVER, location=join("rules", index))
@@ -36,43 +42,147 @@ def draft_rule_set(program: Program, document: Mapping[str, Any]) -> RuleSet:
     return RuleSet(rules, campaigns)
 
 
+def draft_ladder(program: Program, document: Mapping[str, Any]) -> Ladder | None:
+    """The draft's tier ladder (`tiers`, as `PUT /tiers` takes it), or None to keep today's."""
+    data = document.get("tiers")
+    if data is None:
+        return None
+    try:
+        return Ladder.parse(data, currency_exponent(program.currency))
+    except InvalidInput as error:
+        raise RuleInvalid(f"tiers: {error.detail}", location="tiers") from None
+
+
+def members_per_tier(ladder: Ladder | None, tiers: Mapping[UUID, str | None],
+                     replayed: Iterable[UUID]) -> dict[str, int]:  # fmt: skip
+    """How many of the replayed members hold each tier of `ladder` (lowest first; members without a stored state
+    are at the lowest tier). Empty without a ladder."""
+    if ladder is None:
+        return {}
+    counts = dict.fromkeys((t.code for t in ladder.tiers), 0)
+    lowest = ladder.lowest.code
+    for member_id in replayed:
+        code = tiers.get(member_id) or lowest
+        counts[code if code in counts else lowest] += 1
+    return counts
+
+
+def draft_tiers(uow: UnitOfWork, program: Program, ladder: Ladder, draft: Replay, start: datetime,
+                end: datetime) -> dict[UUID, str]:  # fmt: skip
+    """Each replayed member's tier under the draft ladder at the end of the period: spend or purchases in each
+    tier's window ending then (counted in the database), or - for a status-points ladder - the points the draft
+    awarded them in the period."""
+    windows = ladder.windows()
+    tz = zone(program.timezone)
+    if ladder.basis is Basis.STATUS_POINTS:
+        points = draft.member_points()
+        return {m: ladder.qualified(dict.fromkeys(windows, points.get(m, 0))).code for m in draft.members}
+    counted = uow.simulation.window_amounts(program.id, ladder.basis.value, [w.start(end, tz) for w in windows],
+                                            start, end)  # fmt: skip
+    none = (0,) * len(windows)
+    return {m: ladder.qualified(dict(zip(windows, counted.get(m, none), strict=True))).code for m in draft.members}
+
+
 def simulate(uow: UnitOfWork, program_id: UUID, draft: Mapping[str, Any], first_day: date, last_day: date, *,
-             progress: Callable[[int, int], None] | None = None, top: int = 10,
-             limit: int | None = None) -> dict[str, Any]:  # fmt: skip
+             progress: Callable[[int, int], None] | None = None, top: int = 10, limit: int | None = None,
+             database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Replay the purchases and events from `first_day` through `last_day` (programme-local dates) against the
     current rules and against `draft`, and report both side by side. `progress(done, total)` is called as the
-    replay goes; `limit` refuses a period with more purchases and events than that (for the API)."""
+    replay goes; `limit` refuses a period with more purchases and events than that (for the API).
+
+    With `database_url` (a file or server database) and a period of at least `PARALLEL_FROM` purchases and events,
+    today's side is replayed by a second process reading the same period while this one replays the draft: the
+    two sides share nothing but the input, so they run on two cores."""
     if last_day < first_day:
         raise InvalidInput("the period ends before it starts", location="to")
     with uow:
         program = uow.programs.get(program_id)
-        current = uow.rules.ruleset(program)
         proposed = draft_rule_set(program, draft)
+        proposed_ladder = draft_ladder(program, draft)
         tz = zone(program.timezone)
         start, end = start_of_local_day(first_day, tz), start_of_local_day(last_day + timedelta(days=1), tz)
         total = uow.simulation.count(program_id, start, end)
         if limit is not None and total > limit:
             raise InvalidInput(f"the period holds {total} purchases and events; at most {limit} are replayed here "
                                "(use `treue simulate` for more)", location="to")  # fmt: skip
-        members = uow.simulation.members(program_id, start, end)
-        replays = (Replay(program, current), Replay(program, proposed))
-        for done, (kind, item) in enumerate(uow.simulation.stream(program_id, start, end), start=1):
-            if kind == "purchase":
-                purchase, refunded = item
-                known = members.get(purchase.member_id) if purchase.member_id else None
-                for replay in replays:
-                    replay.purchase(purchase, known, refunded)
+        other: Future[SideResult] | None = None
+        pool = None
+        if database_url is not None and total >= PARALLEL_FROM and _shareable(database_url):
+            pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            other = pool.submit(replay_current_side, database_url, program_id, start, end, top)
+        try:
+            replays = [Replay(program, proposed)] if other else [Replay(program, uow.rules.ruleset(program)),
+                                                                 Replay(program, proposed)]  # fmt: skip
+            members = replay_period(uow, program_id, start, end, replays, total, progress)
+            draft_side = replays[-1]
+            if other is not None:
+                now_report, now_points = other.result()
             else:
-                for replay in replays:
-                    replay.event(item.name, item.occurred_at, item.member_id, members.get(item.member_id),
-                                 item.attributes or {})  # fmt: skip
-            if progress is not None and (done % 1000 == 0 or done == total):
-                progress(done, total)
-    now_side, draft_side = (replay.report(top) for replay in replays)
+                now_report, now_points = replays[0].report(top), replays[0].member_points()
+            ladder = uow.tiers.ladder(program_id)
+            today = {m: facts.tier for m, facts in members.items()}
+            now_report["members_per_tier"] = members_per_tier(ladder, today, draft_side.members)
+            after = today if proposed_ladder is None else draft_tiers(uow, program, proposed_ladder, draft_side,
+                                                                      start, end)  # fmt: skip
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    draft_report = draft_side.report(top)
+    draft_report["members_per_tier"] = members_per_tier(proposed_ladder or ladder, after, draft_side.members)
     return {
         "program_id": str(program_id), "currency": program.currency,
         "period": {"from": first_day.isoformat(), "to": last_day.isoformat(), "timezone": program.timezone},
-        "current": now_side, "draft": draft_side,
-        "difference": {key: draft_side[key] - now_side[key] for key in ("points_issued", "points_net")},
-        "most_affected": most_affected(*replays, top=top), "not_replayed": NOT_REPLAYED,
+        "current": now_report, "draft": draft_report,
+        "difference": {key: draft_report[key] - now_report[key] for key in ("points_issued", "points_net")},
+        "most_affected": most_affected(now_points, draft_side.member_points(), top=top),
+        "not_replayed": NOT_REPLAYED,
     }  # fmt: skip
+
+
+SideResult = tuple[dict[str, Any], dict[UUID, int]]
+
+
+def replay_period(uow: UnitOfWork, program_id: UUID, start: datetime, end: datetime, replays: list[Replay],
+                  total: int, progress: Callable[[int, int], None] | None = None) -> dict[UUID, MemberFacts]:  # fmt: skip
+    """Feed every replay the period's purchases and events in time order (inside the caller's transaction);
+    what was known of the members before the period."""
+    members: dict[UUID, MemberFacts] = uow.simulation.members(program_id, start, end)
+    done = 0
+    for done, (kind, item) in enumerate(uow.simulation.stream(program_id, start, end), start=1):
+        if kind == "purchase":
+            purchase, refunded = item
+            known = members.get(purchase.member_id) if purchase.member_id else None
+            for replay in replays:
+                replay.purchase(purchase, known, refunded)
+        else:
+            known = members.get(item.member_id)
+            for replay in replays:
+                replay.event(item.name, item.occurred_at, item.member_id, known, item.attributes or {})
+        if progress is not None and done % 1000 == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(done, max(done, total))
+    return members
+
+
+def replay_current_side(database_url: str, program_id: UUID, start: datetime, end: datetime,
+                        top: int) -> SideResult:  # fmt: skip
+    """Today's side of a simulation, in a process of its own (see `simulate`): its report and members' points."""
+    from treue.store.database import make_engine  # the child process opens its own connection
+    from treue.store.unit_of_work import SqlUnitOfWorkFactory
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        uow = SqlUnitOfWorkFactory(engine)(read_only=True)
+        with uow:
+            program = uow.programs.get(program_id)
+            replay = Replay(program, uow.rules.ruleset(program))
+            replay_period(uow, program_id, start, end, [replay], 0)
+        return replay.report(top), replay.member_points()
+    finally:
+        engine.dispose()
+
+
+def _shareable(database_url: str) -> bool:
+    """A second process can read the same database (not an in-memory SQLite one)."""
+    return not (database_url.startswith("sqlite") and (":memory:" in database_url or database_url.endswith("://")))

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, literal, select
 
 from treue.domain.simulation import MemberFacts
 from treue.store import tables as t
@@ -46,17 +46,40 @@ class SimulationSource:
             .where(p.c.program_id == program_id, p.c.occurred_at < start, p.c.member_id.is_not(None))
             .group_by(p.c.member_id)
         ).subquery()  # fmt: skip
+        mt = t.member_tiers
         query = (
-            select(m.c.id, m.c.enrolled_at, m.c.birthday, m.c.attributes, before.c.purchases, before.c.spend)
+            select(m.c.id, m.c.enrolled_at, m.c.birthday, m.c.attributes, before.c.purchases, before.c.spend,
+                   mt.c.tier_code, mt.c.manual_code, mt.c.manual_until)
             .join(active, active.c.id == m.c.id)
             .outerjoin(before, before.c.member_id == m.c.id)
+            .outerjoin(mt, and_(mt.c.program_id == m.c.program_id, mt.c.member_id == m.c.id))
             .where(m.c.program_id == program_id)
         )  # fmt: skip
         found = {}
         for row in self.conn.execute(query):
             count, spend = int(row.purchases or 0), int(row.spend or 0)
-            found[row.id] = MemberFacts(row.enrolled_at, row.birthday, row.attributes or {}, None, count, spend)
+            tier = row.tier_code  # today's tier: a manual assignment in force at the period's end, else the earned
+            if row.manual_code is not None and (row.manual_until is None or row.manual_until > end):
+                tier = row.manual_code
+            found[row.id] = MemberFacts(row.enrolled_at, row.birthday, row.attributes or {}, tier, count, spend)
         return found
+
+    def window_amounts(self, program_id: UUID, basis: str, starts: list[datetime | None], start: datetime,
+                       end: datetime) -> dict[UUID, tuple[int, ...]]:  # fmt: skip
+        """For the members with a purchase in [start, end): net spend (basis "spend") or purchases (basis
+        "purchases") in each window [starts[i], end) (None: since the beginning), in one aggregate query."""
+        p = t.purchases
+        value = (p.c.total_minor - p.c.refunded_minor) if basis == "spend" else literal(1)
+        sums = [func.sum(case((p.c.occurred_at >= s, value), else_=0) if s is not None else value).label(f"w{i}")
+                for i, s in enumerate(starts)]  # fmt: skip
+        active = select(p.c.member_id).where(p.c.program_id == program_id, p.c.occurred_at >= start,
+                                             p.c.occurred_at < end, p.c.member_id.is_not(None)).distinct().subquery()  # fmt: skip
+        query = (
+            select(p.c.member_id, *sums)
+            .where(p.c.program_id == program_id, p.c.occurred_at < end, p.c.member_id.in_(select(active.c.member_id)))
+            .group_by(p.c.member_id)
+        )  # fmt: skip
+        return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in self.conn.execute(query)}
 
     def stream(self, program_id: UUID, start: datetime, end: datetime) -> Iterator[tuple[str, Any]]:
         """("purchase", (Purchase, refunded_minor)) and ("event", row) in time order (purchases first on a tie)."""
