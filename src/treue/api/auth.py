@@ -48,10 +48,12 @@ def principal(request: Request) -> Principal:
     if token:
         hit = _cache.get(token)
         if hit and hit[0] > now:
+            request.app.state.limits.check_key(hit[1].key_id)
             return hit[1]
     found = authenticate(request.app.state.uow(), token, request.app.state.clock())
     with _lock:
         _cache[token or ""] = (now + _CACHE_SECONDS, found)
+    request.app.state.limits.check_key(found.key_id)
     return found
 
 
@@ -69,6 +71,9 @@ def allow(*scopes: Scope) -> Callable[..., Context]:
             raise ApiProblem(403, "forbidden", "operator keys manage programmes; use a programme key here")
         if who.scope not in allowed:
             raise ApiProblem(403, "forbidden", f"a {who.scope.value} key may not do this")
+        member = request.path_params.get("member_id")
+        if member is not None:  # a member's own allowance, whichever key asks for them
+            request.app.state.limits.check_member(who.program_id, member)
         return Context(who, who.program_id, request.app.state.uow, request.app.state.clock, request)
 
     return dependency

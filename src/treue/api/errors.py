@@ -35,9 +35,11 @@ def problem(status: int, code: str, detail: str, instance: str | None = None, la
 class ApiProblem(Exception):
     """An HTTP-level refusal raised by adapters (idempotency, auth scopes)."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:  # fmt: skip
         super().__init__(detail)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers or {}
 
 
 def domain_problem(error: DomainError, request: Request) -> JSONResponse:
@@ -56,7 +58,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, error: ApiProblem) -> JSONResponse:
-        return problem(error.status, error.code, error.detail, request.url.path, language_of(request), **error.extra)
+        response = problem(
+            error.status, error.code, error.detail, request.url.path, language_of(request), **error.extra
+        )
+        response.headers.update(error.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

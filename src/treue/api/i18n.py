@@ -14,6 +14,8 @@ TITLES: dict[str, dict[str, str]] = {
     "invalid_input": {"en": "A value is not acceptable", "de": "Ein Wert ist nicht zulässig"},
     "unauthorized": {"en": "An API key is required", "de": "Ein API-Schlüssel ist erforderlich"},
     "forbidden": {"en": "This key may not do that", "de": "Dieser Schlüssel darf das nicht"},
+    "rate_limited": {"en": "Too many requests", "de": "Zu viele Anfragen"},
+    "payload_too_large": {"en": "The request is too large", "de": "Die Anfrage ist zu groß"},
     "not_found": {"en": "Not found", "de": "Nicht gefunden"},
     "method_not_allowed": {"en": "Method not allowed", "de": "Methode nicht erlaubt"},
     "conflict": {"en": "Conflict", "de": "Konflikt"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from treue.cli.staff import staff as staff_app
 from treue.cli.tiers import tiers as tiers_app
 from treue.cli.tills import tills as tills_app
 from treue.cli.worker import worker as worker_app
+from treue.logs import configure as configure_logging
 from treue.services import keys as key_cases
 from treue.services import members as member_cases
 from treue.services import points as point_cases
@@ -63,7 +65,7 @@ Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)  # TREUE_LOG_FORMAT=json for one JSON object per line
     app()
 
 
@@ -107,7 +109,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True, int
     if background:
         background.start()
     try:
-        uvicorn.run(api, host=host, port=port, log_level="info")
+        logging.getLogger().setLevel(os.environ.get("TREUE_LOG_LEVEL", "INFO").upper())
+        uvicorn.run(api, host=host, port=port, log_config=None)  # uvicorn's loggers use the format set in main()
     finally:
         if background:
             background.stop()

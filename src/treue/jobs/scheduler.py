@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from treue.jobs.registry import JOBS
+from treue.metrics import timed_job
 from treue.services.ports import UnitOfWorkFactory
 
 log = logging.getLogger("treue.jobs")
@@ -34,7 +35,8 @@ class Scheduler:
         results: dict[str, dict[str, object]] = {}
         for name in self.jobs:
             try:
-                results[name] = JOBS[name](self.uow, self.clock(), None)
+                with timed_job(name):
+                    results[name] = JOBS[name](self.uow, self.clock(), None)
             except Exception:  # a failing job is logged and retried next round; the server keeps serving
                 log.exception("job %s failed", name)
         return results

@@ -26,3 +26,17 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
+
+
+def pending_migrations(engine: Engine) -> list[str]:
+    """The migrations not yet applied to the database (empty: the schema is at this version's head)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    if set(current) == set(script.get_heads()):
+        return []
+    lower = current[0] if len(current) == 1 else "base"
+    return [rev.revision for rev in script.iterate_revisions("heads", lower)][::-1]

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from treue.domain.events import Event
 from treue.ids import new_id
+from treue.metrics import count_events
 from treue.store import repositories as r
 from treue.store.batch import InsertBatch
 from treue.store.cards import Cards
@@ -105,6 +106,7 @@ class SqlUnitOfWork:
         if self._depth > 1:
             return  # the outermost block commits
         assert self.conn is not None
+        names = [event.name for _, event in self._events]
         if self._events:
             now = self.clock() if self.clock else _utcnow()
             self.outbox.add([r.event_row(pid, new_id(), event, now) for pid, event in self._events])
@@ -112,6 +114,7 @@ class SqlUnitOfWork:
         self.batch.flush()  # queued rows (purchase without earn, idempotency record, outbox) in one go
         self.conn.commit()
         self._committed = True
+        count_events(names)  # committed: now they happened
 
 
 def _utcnow() -> datetime:
