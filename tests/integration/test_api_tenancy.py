@@ -105,9 +105,42 @@ def build(api: Api, now) -> World:
     shop = a.admin.post("/shops", {"code": "a-shop", "platform": "shopify", "secret": "a-secret-shop-key"})  # issue 5
     ids["shop_code"], secrets = shop["code"], [*secrets, shop["id"], "a-secret-shop-key"]  # shop adapters (issue 5)
     # tills and exports (issue 5)
+    till_line = {"key": "a-till-1", "type": "purchase", "occurred_at": now.isoformat(), "external_order_id": "A-TILL-1",
+                 "total": "12.00", "currency": "EUR", "member_id": member["id"], "cashier": "a-secret-cashier"}  # fmt: skip
+    uploaded = api.client.post("/api/v1/till/batches", content=json.dumps(till_line).encode(), headers={
+        "Authorization": f"Bearer {a.pos.token}", "Content-Type": "application/x-ndjson"})  # fmt: skip
+    assert uploaded.status_code == 201 and uploaded.json()["applied"] == 1, uploaded.text
+    ids["batch_id"], secrets = uploaded.json()["batch_id"], [*secrets, uploaded.json()["batch_id"], "a-secret-cashier"]
     # card-linked earning (issue 11)
+    card = a.pos.post(f"/members/{member['id']}/cards", {"token": "tok_a_secret_card", "brand": "visa", "last4": "4242",
+                                                         "exp_month": 12, "exp_year": 2030})  # fmt: skip
+    a.admin.post("/offers", {"code": "a-secret-offer", "name": "A's offer", "starts": "2026-03-01",
+                             "ends": "2026-03-31", "effects": [{"type": "fixed_points", "points": 5}]})  # fmt: skip
+    a.admin.post("/cards/merchants", {"merchant_id": "a-secret-merchant", "partner": "a-secret-partner"})
+    ids["card_id"], ids["offer_code"] = card["id"], "a-secret-offer"
+    secrets = [*secrets, card["id"], "tok_a_secret_card", "a-secret-offer", "a-secret-merchant"]
     # referrals and social rewards (issue 7)
+    a.admin.ok("PUT", "/referrals/settings", status=200, json={"condition": "purchase.total >= 1000"})
+    code = a.pos.get(f"/members/{member['id']}/referrals")["code"]
+    friend = a.pos.post("/members", {"referral_code": code, "email": "friend@a.example"})
+    held = a.pos.post("/events", {"name": "review.created", "member_id": member["id"], "moderation": "pending"})
+    ids |= {"referral_id": friend["referral"]["id"], "event_id": held["id"]}
+    secrets = [*secrets, code, friend["id"], friend["referral"]["id"], held["id"]]
     # gamification (issue 7)
+    a.admin.post("/badges", {"code": "a-secret-badge", "name": {"de": "A"}})
+    a.admin.post("/missions", {"code": "a-secret-mission", "name": {"de": "A"}, "opt_in": True,
+                               "goal": {"type": "count", "target": 2, "event": "purchase"},
+                               "reward": {"points": 5, "badge": "a-secret-badge"}})  # fmt: skip
+    a.admin.post("/streaks", {"code": "a-secret-streak", "name": {"de": "A"}, "event": "purchase",
+                              "milestones": [{"length": 3, "reward": {"points": 5}}]})  # fmt: skip
+    a.admin.post("/instant-wins", {"code": "a-secret-win", "name": {"de": "A"}, "event": "review.created",
+                                   "prizes": [{"code": "p", "probability": "50", "points": 5, "total": 10}]})  # fmt: skip
+    a.pos.post(f"/members/{member['id']}/missions/a-secret-mission/opt-in", status=200)
+    a.admin.post(f"/members/{member['id']}/badges", {"badge": "a-secret-badge"})
+    a.pos.post(f"/members/{member['id']}/leaderboard-consent", {"nickname": "AliceSecretNick"}, status=200)
+    ids |= {"mission_code": "a-secret-mission", "streak_code": "a-secret-streak", "badge_code": "a-secret-badge",
+            "instant_win_code": "a-secret-win"}  # fmt: skip
+    secrets += ["a-secret-mission", "a-secret-streak", "a-secret-badge", "a-secret-win", "AliceSecretNick"]
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -163,9 +196,36 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /shops": {"code": "b-shop", "platform": "generic"},
         "PATCH /shops/{shop_code}": {"secret": "stolen-secret", "active": False},
         # tills and exports (issue 5)
+        "POST /till/batches": {"key": "b-1", "type": "purchase", "occurred_at": now.isoformat(),
+                               "external_order_id": "B-TILL", "total": "1.00", "currency": "EUR"},
+        "POST /holds/{hold_id}/release": {"store": "b-store", "cashier": "b-cashier"},
         # card-linked earning (issue 11)
+        "POST /members/{member_id}/cards": {"token": "tok_b_stolen", "brand": "visa", "last4": "4242",
+                                            "exp_month": 12, "exp_year": 2030},
+        "POST /members/{member_id}/cards/{card_id}/unlink": {"reason": "stolen"},
+        "POST /cards/merchants": {"merchant_id": "b-merchant", "partner": "default"},
+        "POST /cards/feeds": {"format": "csv", "content": "merchant_id,token,amount,currency,occurred_at,"
+                              "authorisation_code,type\ndefault,tok_a_secret_card,10.00,EUR,2026-03-02T10:30:00Z,"
+                              "B-AUTH,sale\n"},
+        "POST /offers": {"code": "b-offer", "name": "B", "starts": "2026-03-01", "ends": "2026-03-31",
+                         "effects": [{"type": "fixed_points", "points": 1000}]},
         # referrals and social rewards (issue 7)
+        "PUT /referrals/settings": {"condition": "purchase.total >= 1", "window_days": 5, "referrer_limit": 1},
+        "POST /events/{event_id}/moderation": {"decision": "reject", "note": "x"},
         # gamification (issue 7)
+        "POST /missions": {"code": "b-mission", "name": {"de": "B"}, "goal": {"type": "count", "target": 1,
+                                                                            "event": "purchase"},
+                           "reward": {"points": 10**6}},
+        "PATCH /missions/{mission_code}": {"active": False, "reward": {"points": 10**6}},
+        "POST /streaks": {"code": "b-streak", "name": {"de": "B"}, "event": "purchase"},
+        "PATCH /streaks/{streak_code}": {"active": False},
+        "POST /badges": {"code": "b-badge", "name": {"de": "B"}},
+        "PATCH /badges/{badge_code}": {"active": False, "image_url": "https://evil.example/x.png"},
+        "POST /members/{member_id}/badges": {"badge": "a-secret-badge"},
+        "POST /instant-wins": {"code": "b-win", "name": {"de": "B"}, "event": "purchase",
+                               "prizes": [{"code": "p", "probability": "100", "points": 10**6}]},
+        "PATCH /instant-wins/{instant_win_code}": {"active": False, "points_budget": 10**9},
+        "POST /members/{member_id}/leaderboard-consent": {"consented": False, "nickname": "mallory"},
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

@@ -221,15 +221,24 @@ def members_enrol(program: Program, external_ref: str | None = None, first_name:
                   last_name: str | None = None, email: str | None = None, phone: str | None = None,
                   birthday: str | None = None, locale: str | None = None,
                   consent: list[str] = typer.Option([], help="marketing consent channel, e.g. email"),
+                  referral_code: str | None = typer.Option(None, "--referral-code", help="a referring member's code"),
+                  device_id: str | None = typer.Option(None, help="referral fraud screen: device id"),
+                  ip: str | None = typer.Option(None, help="referral fraud screen: IP address"),
+                  payment_fingerprint: str | None = typer.Option(None, help="referral fraud screen: card fingerprint"),
                   as_json: Json = False) -> None:  # fmt: skip
     """Enrol a member; prints the card number (or everything with --json)."""
     command = member_cases.EnrolMember(
         external_ref=external_ref, first_name=first_name, last_name=last_name, email=email, phone=phone,
         birthday=date.fromisoformat(birthday) if birthday else None, locale=locale,
-        consents={channel: True for channel in consent}, consent_source="cli",
+        consents={channel: True for channel in consent}, consent_source="cli", referral_code=referral_code,
+        device_id=device_id, ip=ip, payment_fingerprint=payment_fingerprint,
     )  # fmt: skip
     view = member_cases.enrol_member(uow()(), program_uuid(program), command, now())
-    emit(view, as_json, f"{view['id']}  card {view['card_number']}")
+    referral = view.get("referral")
+    note = ""
+    if referral is not None:
+        note = f"  referral {referral['status']}" + (f" ({referral['reason']})" if referral["reason"] else "")
+    emit(view, as_json, f"{view['id']}  card {view['card_number']}{note}")
 
 
 @members.command("find")

@@ -303,12 +303,151 @@ class ShopConnectionPaused(Conflict):
 
 
 # -- tills and exports (issue 5) ----------------------------------------------------------------------------
+class CardNotEan13(InvalidInput):
+    """EAN-13 holds a card number of 12 digits (the check digit is added) or 13 digits with a valid check digit;
+    `reason` (an extra) says which rule the number breaks: `length` or `check_digit`."""
+
+    code = "card_not_ean13"
+
+
+class ScanUnrecognised(InvalidInput):
+    """What the till scanned or typed is none of: a card number, a card's barcode, a phone number, an email."""
+
+    code = "scan_unrecognised"
+
+
+class TillLineInvalid(InvalidInput):
+    """A line of an offline batch is not a JSON object of a known type with the fields it needs."""
+
+    code = "till_line_invalid"
+
+
+class TillOrderUnknown(Conflict):
+    """An offline refund names an order that is not recorded (yet): uploading the line again retries it."""
+
+    code = "till_order_unknown"
+
+
+class TillKeyReused(Conflict):
+    """A line's idempotency key was first used for a line with other content."""
+
+    code = "till_key_reused"
+
+
+class TillBatchTooLarge(DomainError):
+    code = "till_batch_too_large"
+    status = 413
+
+
+class TillBatchNotFound(NotFound):
+    code = "till_batch_not_found"
+
+
+class ExportRangeInvalid(InvalidInput):
+    """An export's --from/--to range is not a range (or is given where the export has none)."""
+
+    code = "export_range_invalid"
 
 
 # -- card-linked earning (issue 11) -------------------------------------------------------------------------
+class CardNumberRefused(InvalidInput):
+    """A request carried what looks like a full payment card number (13-19 digits passing the Luhn check).
+    Treue links cards by the payment provider's token only; the number is neither stored nor logged nor echoed."""
+
+    code = "card_number_refused"
+
+
+class CardTokenTaken(Conflict):
+    """The payment token is linked to another member of the programme."""
+
+    code = "card_token_taken"
+
+
+class CardNotFound(NotFound):
+    code = "card_not_found"
+
+
+class CardFeedInvalid(InvalidInput):
+    """A card-transaction feed (or one of its lines) cannot be read; `detail` names the line and field."""
+
+    code = "card_feed_invalid"
+
+
+class MerchantUnknown(InvalidInput):
+    """A feed line's merchant id maps to no partner of the programme."""
+
+    code = "merchant_unknown"
+
+
+class OfferNotFound(NotFound):
+    code = "offer_not_found"
+
+
+class OfferExists(Conflict):
+    code = "offer_exists"
+
+
+class OfferUnavailable(Conflict):
+    """The offer cannot be activated by this member now (ended, not started for activation, not in its audience)."""
+
+    code = "offer_unavailable"
 
 
 # -- referrals and social rewards (issue 7) -----------------------------------------------------------------
 
 
+class ModerationDecided(Conflict):
+    """The event's moderation was decided already (approved or rejected); a decision is final."""
+
+    code = "moderation_decided"
+
+
+class NotModerated(Conflict):
+    """The event was not recorded for moderation: its points were never held."""
+
+    code = "event_not_moderated"
+
+
 # -- gamification (issue 7) ---------------------------------------------------------------------------------
+class GamificationInvalid(InvalidInput):
+    """A mission, streak, badge or instant-win definition is not sound; `location` names the value."""
+
+    code = "gamification_invalid"
+
+
+class MissionNotFound(NotFound):
+    code = "mission_not_found"
+
+
+class MissionExists(Conflict):
+    code = "mission_exists"
+
+
+class MissionNotOpen(Conflict):
+    """The mission takes no opt-ins now: it is inactive, has ended, or the member is not in its audience."""
+
+    code = "mission_not_open"
+
+
+class StreakNotFound(NotFound):
+    code = "streak_not_found"
+
+
+class StreakExists(Conflict):
+    code = "streak_exists"
+
+
+class BadgeNotFound(NotFound):
+    code = "badge_not_found"
+
+
+class BadgeExists(Conflict):
+    code = "badge_exists"
+
+
+class InstantWinNotFound(NotFound):
+    code = "instant_win_not_found"
+
+
+class InstantWinExists(Conflict):
+    code = "instant_win_exists"

@@ -47,7 +47,30 @@ CLUB_PERK_GRANTED = "club.perk_granted"  # bonus points or a voucher for a paid 
 TIER_UPGRADED = "tier.upgraded"
 TIER_DOWNGRADED = "tier.downgraded"
 TIER_WILL_DOWNGRADE = "tier.will_downgrade"
-# Tills and exports (issue 5)
+# Tills and exports (issue 5): an offline till's batch was applied (its summary: lines, applied, replayed, conflicts)
+TILL_BATCH_PROCESSED = "till.batch_processed"
 # Card-linked earning (issue 11)
+CARD_LINKED = "card.linked"
+CARD_UNLINKED = "card.unlinked"
+CARD_FEED_IMPORTED = "card.feed_imported"
+OFFER_CREATED = "offer.created"
+OFFER_ACTIVATED = "offer.activated"
+OFFER_USED = "offer.used"
 # Referrals and social rewards (issue 7)
+REFERRAL_PENDING = "referral.pending"  # a new member enrolled with a code; the referral waits for its condition
+REFERRAL_REJECTED = "referral.rejected"  # the fraud screen refused it (payload: reason); the member is enrolled
+REFERRAL_COMPLETED = "referral.completed"  # the referee qualified; rules triggered by it reward either or both
+REFERRAL_EXPIRED = "referral.expired"  # the window passed before the referee qualified
+REFERRAL_REVERSED = "referral.reversed"  # the qualifying purchase was refunded in the return window
+EVENT_APPROVED = "event.approved"  # a moderated event's points became available
+EVENT_REJECTED = "event.rejected"  # a moderated event's points were voided
 # Gamification (issue 7)
+MISSION_OPTED_IN = "mission.opted_in"
+MISSION_COMPLETED = "mission.completed"
+MISSION_COMPLETION_REVERSED = "mission.completion_reversed"  # a refund took the member below the goal again
+STREAK_EXTENDED = "streak.extended"
+STREAK_BROKEN = "streak.broken"  # noticed when the member's next qualifying event starts a new streak
+STREAK_MILESTONE_REACHED = "streak.milestone_reached"
+STREAK_MILESTONE_REVERSED = "streak.milestone_reversed"
+INSTANT_WIN_DRAWN = "instant_win.drawn"  # every draw, won or not (the audit trail is in the draws table)
+INSTANT_WIN_WON = "instant_win.won"

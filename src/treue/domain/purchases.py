@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from treue.domain.cards import Payment
 from treue.domain.errors import CurrencyMismatch, InvalidInput, RefundExceedsPurchase
 from treue.domain.money import Money, Rounding, divide
 
@@ -41,6 +42,8 @@ class Purchase:
     occurred_at: datetime
     total: Money
     lines: tuple[PurchaseLine, ...] = ()
+    cashier: str | None = None  # who worked the till (issue 5)
+    payment: Payment | None = None  # paid with a payment token, and the card link it matched (issue 11)
 
     def __post_init__(self) -> None:
         if not self.external_order_id.strip():

@@ -48,8 +48,15 @@ def _tiers(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> di
 
 
 # referrals (issue 7)
+def _referrals(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Pending referrals whose qualifying window has passed are expired (once each)."""
+    from treue.services.referrals import expire_referrals
+
+    return expire_referrals(uow, now, program_id)
+
+
 # gamification (issue 7)
 # card-linked earning (issue 11)
 
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
-                        "clv": _clv}  # fmt: skip
+                        "clv": _clv, "referrals": _referrals}  # fmt: skip

@@ -3,7 +3,8 @@
 Two-phase payment with points and wallet money: `reserve` places a hold that keeps them for a cart until it
 expires; `capture` (on order completion) pays with them and records the purchase in the same transaction;
 `release` gives them back (cart abandoned). An expired hold releases itself: usable amounts only count holds
-whose expiry lies ahead. Every use case that reserves or pays takes the member's points account row lock first
+whose expiry lies ahead. Each step records the till's store and cashier: the hold keeps who reserved it and who
+captured or released it, the purchase who sold it, and the payment transfers' explanations name both. Every use case that reserves or pays takes the member's points account row lock first
 (as redeeming does), then the wallet's: reserves of one member queue there and can never over-reserve.
 """
 
@@ -55,6 +56,8 @@ class ReserveHold:
     expires_in_minutes: int | None = None  # defaults to the programme's hold_minutes
     reference: str | None = None  # the till's cart or order reference
     partner: str = "default"
+    store: str | None = None  # the till's store and cashier (issue 5)
+    cashier: str | None = None
 
 
 @dataclass
@@ -86,7 +89,8 @@ def preview_checkout(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now
     with uow:
         program = uow.programs.get(program_id, cached=True)
         earn = preview_purchase(uow, program_id, cmd, now)
-        view: dict[str, Any] = {"earn": earn, "earn_on_money_only": program.earn_on_money_only,
+        view: dict[str, Any] = {"earn": earn, "store": cmd.store, "cashier": cmd.cashier,
+                                "earn_on_money_only": program.earn_on_money_only,
                                 "point_value": {"amount": Money(program.point_value_minor, program.currency).format(),
                                                 "per_points": program.point_value_points},
                                 "min_redemption_points": program.min_redemption_points}  # fmt: skip
@@ -143,12 +147,14 @@ def reserve(uow: UnitOfWork, program_id: UUID, cmd: ReserveHold, now: datetime) 
         check_reservable(cmd.points, wallet_minor, got["usable_points"], got["usable_wallet"])
         row = {"program_id": program_id, "id": hold.id, "member_id": member_id, "partner": cmd.partner or "default",
                "reference": cmd.reference, "currency": currency, "points": hold.points, "wallet_minor": wallet_minor,
-               "status": HoldStatus.HELD.value, "expires_at": expires_at, "created_at": now}  # fmt: skip
+               "status": HoldStatus.HELD.value, "expires_at": expires_at, "created_at": now,
+               "store": cmd.store, "cashier": cmd.cashier}  # fmt: skip
         uow.wallet.add_hold(row)
         view = hold_view(row, program, now)
         uow.emit(program_id, Event(HOLD_PLACED, {"hold_id": view["id"], "member_id": str(member_id),
                                                  "points": hold.points, "wallet_amount": view["wallet_amount"],
-                                                 "currency": currency, "expires_at": view["expires_at"]}))  # fmt: skip
+                                                 "currency": currency, "expires_at": view["expires_at"],
+                                                 **_till(cmd.store, cmd.cashier)}))  # fmt: skip
         uow.commit()
     return view
 
@@ -183,6 +189,7 @@ def capture(uow: UnitOfWork, program_id: UUID, hold_id: UUID, cmd: CaptureHold, 
         total = Money.parse(cmd.purchase.total, cmd.purchase.currency)
         value = check_payment_within_total(program, points, wallet.minor, total.minor)
         order = cmd.purchase.external_order_id
+        till = _till(cmd.purchase.store, cmd.purchase.cashier)
         points_transfer = wallet_transfer = None
         if points > 0:
             account = got["points"]
@@ -193,7 +200,7 @@ def capture(uow: UnitOfWork, program_id: UUID, hold_id: UUID, cmd: CaptureHold, 
                 move(account.account_id, system_account_id(program_id, AccountKind.REDEMPTION), points),
                 member_id=member_id,
                 explanation={"reason": "checkout", "hold_id": str(hold_id), "order": order, "points": points,
-                             "value": value.format(), "currency": value.currency},
+                             "value": value.format(), "currency": value.currency, **till},
             )  # fmt: skip
             uow.ledger.record(program_id, transfer, [(account, draw)], now)
         if wallet.minor > 0:
@@ -206,7 +213,7 @@ def capture(uow: UnitOfWork, program_id: UUID, hold_id: UUID, cmd: CaptureHold, 
                      wallet.minor, wallet.currency),
                 member_id=member_id,
                 explanation={"reason": "checkout", "hold_id": str(hold_id), "order": order,
-                             "amount": wallet.format(), "currency": wallet.currency},
+                             "amount": wallet.format(), "currency": wallet.currency, **till},
             )  # fmt: skip
             uow.wallet.record(program_id, transfer, purse, draw, now)
         money_paid = Money(total.minor - value.minor - wallet.minor, total.currency)
@@ -216,7 +223,8 @@ def capture(uow: UnitOfWork, program_id: UUID, hold_id: UUID, cmd: CaptureHold, 
         purchase = record_purchase(uow, program_id, recorded, now)  # joins this transaction
         values = {"status": HoldStatus.CAPTURED.value, "captured_at": now, "captured_points": points,
                   "captured_wallet_minor": wallet.minor, "purchase_id": UUID(purchase["id"]),
-                  "points_transfer_id": points_transfer, "wallet_transfer_id": wallet_transfer}  # fmt: skip
+                  "points_transfer_id": points_transfer, "wallet_transfer_id": wallet_transfer,
+                  "finished_store": cmd.purchase.store, "finished_cashier": cmd.purchase.cashier}  # fmt: skip
         if not uow.wallet.finish_hold(program_id, hold_id, values):  # pragma: no cover - the row lock prevents it
             raise HoldNotActive("the hold was finished by another request", reason="captured")
         view = hold_view(row | values, program, now)
@@ -224,14 +232,16 @@ def capture(uow: UnitOfWork, program_id: UUID, hold_id: UUID, cmd: CaptureHold, 
         view["paid"] = {"points": points, "points_value": value.format(), "wallet": wallet.format(),
                         "money": money_paid.format(), "currency": total.currency}  # fmt: skip
         uow.emit(program_id, Event(HOLD_CAPTURED, {"hold_id": str(hold_id), "member_id": str(member_id),
-                                                   "purchase_id": purchase["id"], **view["paid"]}))  # fmt: skip
+                                                   "purchase_id": purchase["id"], **view["paid"], **till}))  # fmt: skip
         uow.commit()
     return view
 
 
-def release(uow: UnitOfWork, program_id: UUID, hold_id: UUID, now: datetime) -> dict[str, Any]:
+def release(uow: UnitOfWork, program_id: UUID, hold_id: UUID, now: datetime, store: str | None = None,
+            cashier: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Give a hold's points and wallet money back (cart abandoned). Releasing a released hold changes nothing;
-    a captured one cannot be released (refund the purchase instead)."""
+    a captured one cannot be released (refund the purchase instead). `store` and `cashier`: the till that
+    released it."""
     with uow:
         program = uow.programs.get(program_id, cached=True)
         row = uow.wallet.get_hold(program_id, hold_id, lock=True)
@@ -240,10 +250,12 @@ def release(uow: UnitOfWork, program_id: UUID, hold_id: UUID, now: datetime) -> 
             raise HoldNotActive("the hold was captured; refund the purchase instead", reason="captured")
         if state is HoldState.RELEASED:
             return hold_view(row, program, now)
-        values = {"status": HoldStatus.RELEASED.value, "released_at": now}
+        values = {"status": HoldStatus.RELEASED.value, "released_at": now, "finished_store": store,
+                  "finished_cashier": cashier}  # fmt: skip
         uow.wallet.finish_hold(program_id, hold_id, values)
         uow.emit(program_id, Event(HOLD_RELEASED, {"hold_id": str(hold_id), "member_id": str(row["member_id"]),
-                                                   "expired": state is HoldState.EXPIRED}))  # fmt: skip
+                                                   "expired": state is HoldState.EXPIRED,
+                                                   **_till(store, cashier)}))  # fmt: skip
         uow.commit()
     return hold_view(row | values, program, now)
 
@@ -262,6 +274,11 @@ def list_holds(
         uow.members.get(program_id, member_id)
         rows = uow.wallet.holds_of(program_id, member_id, min(max(limit, 1), 500))
     return [hold_view(r, program, now) for r in rows]
+
+
+def _till(store: str | None, cashier: str | None) -> dict[str, str]:
+    """The till's store and cashier for an explanation or event (only those given)."""
+    return {k: v for k, v in (("store", store), ("cashier", cashier)) if v is not None}
 
 
 def _hold(row: dict[str, Any]) -> Hold:
@@ -287,4 +304,6 @@ def hold_view(row: dict[str, Any], program: Program, now: datetime) -> dict[str,
         "captured_points": row.get("captured_points"), "captured_wallet_amount": money(row.get("captured_wallet_minor")),
         "purchase_id": ident(row.get("purchase_id")), "points_transfer_id": ident(row.get("points_transfer_id")),
         "wallet_transfer_id": ident(row.get("wallet_transfer_id")),
+        "store": row.get("store"), "cashier": row.get("cashier"), "finished_store": row.get("finished_store"),
+        "finished_cashier": row.get("finished_cashier"),
     }  # fmt: skip

@@ -20,6 +20,7 @@ The earn transfer itself (one transfer, one lot per distinct availability) is po
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -49,6 +50,7 @@ from treue.services.ports import UnitOfWork
 CONTROL_GROUP = "in the programme's control group: nothing is earned"
 log = logging.getLogger("treue.rules")
 HISTORY_FIELDS = frozenset({"purchase_count", "spend", "*"})
+OFFER_FIELDS = frozenset({"offers", "*"})
 BUDGET_ATTEMPTS = 3
 
 
@@ -93,7 +95,7 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
             _add_to_balance(uow, program.id, member_id, earning, earning.points)
         return earning
 
-    keys = usage_keys(rules, facts.name, at, program)
+    keys = usage_keys(rules, facts.name, at, program, facts.attributes)
     budgets = sorted(
         {step.campaign.id for step in running if step.campaign is not None and step.campaign.budget_points is not None}
     )
@@ -109,6 +111,8 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
     if needs:
         snapshot = uow.rules.member_snapshot(program.id, member_id, at, history=history)
         earning.member_known = True
+        if needs & OFFER_FIELDS:  # offers the member activated by then (issue 11): read only if a rule asks
+            snapshot = replace(snapshot, offers=uow.cards.activated_offers(program.id, member_id, at))
     facts = replace(facts, member=snapshot)
     state = uow.rules.limit_state(program.id, member_id, keys, budgets)
     earning.evaluation = _with(evaluate(facts, rules, state, program), benefits, facts, program)
@@ -178,18 +182,24 @@ def earn_lots(program: Program, outcome: EarnOutcome, earned_at: datetime, purch
 
 def post_earn(uow: UnitOfWork, program: Program, member_id: UUID, earning: Earning, occurred_at: datetime,
               now: datetime, explanation: dict[str, Any], *, purchase_id: UUID | None = None,
-              partner: str | None = None) -> tuple[UUID, list[NewLot]]:  # fmt: skip
+              partner: str | None = None, held_until: datetime | None = None) -> tuple[UUID, list[NewLot]]:  # fmt: skip
     """Post the earn transfer of an applied evaluation (its points > 0; the balance is already updated): one
     transfer issuance -> member, one lot per distinct availability, the explanation per rule plus `explanation`
-    (and the campaign budgets it spent, for refunds). Emits points.earned."""
+    (and the campaign budgets it spent, for refunds). Emits points.earned.
+
+    With `held_until` (an event awaiting moderation) every lot is held - pending, not spendable - until then, and
+    the lots returned carry the availability the rules meant (the same lot ids), for the moderator's approval."""
     evaluation = earning.evaluation
     points = evaluation.points
     assert points > 0 and earning.balance_before is not None
     transfer_id = new_id()
-    lots = earn_lots(program, evaluation.outcome, occurred_at, purchase_id, partner)
+    meant = earn_lots(program, evaluation.outcome, occurred_at, purchase_id, partner)
+    lots = meant if held_until is None else [dataclasses.replace(lot, available_at=held_until) for lot in meant]
     account = PointsAccount(member_id, member_id, earning.balance_before, earning.negative_allowed)
     draw = account.credit(lots, transfer_id)
     stored = {**evaluation.explanation(), **explanation}
+    if held_until is not None:
+        stored["moderation"] = "pending"
     if evaluation.budgets:
         stored["budgets"] = budgets_spent(evaluation)
     if evaluation.usage:
@@ -201,15 +211,17 @@ def post_earn(uow: UnitOfWork, program: Program, member_id: UUID, earning: Earni
     )  # fmt: skip
     # On PostgreSQL the transfer, postings and lots (and whatever is queued, e.g. the purchase) go together.
     uow.ledger.record(program.id, transfer, [(account, draw)], now, balances_applied=True)
-    payload: dict[str, Any] = {"member_id": str(member_id), "points": points,
-                               "available_at": lots[0].available_at.isoformat(), "transfer_id": str(transfer_id)}  # fmt: skip
+    payload: dict[str, Any] = {"member_id": str(member_id), "points": points, "transfer_id": str(transfer_id),
+                               "available_at": lots[0].available_at.isoformat() if held_until is None else None}  # fmt: skip
+    if held_until is not None:
+        payload["moderation"] = "pending"
     if purchase_id is not None:
         payload["purchase_id"] = str(purchase_id)
     payload.update({k: v for k, v in explanation.items() if k in ("event", "event_id")})
     if len(lots) > 1:
         payload["lots"] = lots_view(lots)
     uow.emit(program.id, Event(events.POINTS_EARNED, payload))
-    return transfer_id, lots
+    return transfer_id, meant
 
 
 def budgets_spent(evaluation: Evaluation) -> list[dict[str, Any]]:

@@ -169,6 +169,8 @@ def _purchase_kpis(program: Program, s: PurchaseStats) -> dict[str, Any]:
         "average_order_value": _mean(program, s.member_revenue, s.member_purchases),
         "average_order_value_anonymous": _mean(program, s.anonymous_revenue, s.anonymous_purchases),
         "revenue_per_member": _mean(program, s.member_revenue, s.members_active),
+        # members vs non-members (issue 11): anonymous purchases (unmatched card payments too) count here
+        "members_revenue_share": rate(s.member_revenue, s.member_revenue + s.anonymous_revenue),
     }
 
 
@@ -230,10 +232,20 @@ def kpis(uow: UnitOfWork, program_id: UUID, start: date, end: date, now: datetim
             "nps_answers": answers,
             "campaigns": _campaigns(store, program, since, until),
             "cohort_retention": _retention(store, program, months, first_month, since, until),
+            "card_payments": _card_payments(store, program, since, until),
         }  # fmt: skip
         if by is not None:
             report["groups"] = _groups(store, program, by, since, until, now, months, first_month)
     return report
+
+
+def _card_payments(store: Kpis, program: Program, since: datetime, until: datetime) -> dict[str, Any]:
+    """Purchases paid with a payment token (issue 11): matched to a member's linked card, or not (anonymous)."""
+    matched, unmatched, revenue_matched, revenue_unmatched = store.card_payments(program.id, program.currency, since,
+                                                                                 until)  # fmt: skip
+    return {"purchases": matched + unmatched, "matched": matched, "unmatched": unmatched,
+            "revenue_matched": money(revenue_matched, program.currency),
+            "revenue_unmatched": money(revenue_unmatched, program.currency)}  # fmt: skip
 
 
 def _key_label(by: str, key: Any, first_month: date) -> str | None:

@@ -26,6 +26,7 @@ from treue.ids import new_id, random_digits
 from treue.services.audit import record_audit
 from treue.services.earning import emit_grants_and_hooks, post_earn, run_rules
 from treue.services.ports import UnitOfWork
+from treue.services.referrals import ReferralInput, refer_on_enrolment
 from treue.services.views import member_view
 
 PROFILE_FIELDS = (
@@ -52,6 +53,12 @@ class EnrolMember:
     attributes: dict[str, Any] = field(default_factory=dict)
     consents: dict[str, bool] = field(default_factory=dict)  # marketing consent per channel
     consent_source: str | None = None
+    # Referrals (issue 7): the code the new member came with, and what the fraud screen compares (never stored
+    # in clear: device, IP and payment fingerprint are kept as salted digests).
+    referral_code: str | None = None
+    device_id: str | None = None
+    ip: str | None = None
+    payment_fingerprint: str | None = None
 
 
 def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +104,12 @@ def enrol_member(uow: UnitOfWork, program_id: UUID, cmd: EnrolMember, now: datet
             uow.members.set_consent(program_id, member_id, channel.value, granted, now, cmd.consent_source)
         uow.emit(program_id, Event(events.MEMBER_ENROLLED, {"member_id": str(member_id), "card_number": card}))
         _earn_on_enrolment(uow, program, member_id, now)
+        referral = refer_on_enrolment(uow, program, member_id, profile, ReferralInput(
+            cmd.referral_code, cmd.device_id, cmd.ip, cmd.payment_fingerprint), now)  # fmt: skip
         view = member_view(uow.members.get(program_id, member_id), uow.members.consents(program_id, member_id))
         uow.commit()
+    if referral is not None:  # a rejected referral does not refuse the enrolment: the response says why
+        view["referral"] = referral
     return view
 
 

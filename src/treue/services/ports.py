@@ -36,6 +36,7 @@ class UnitOfWork(Protocol):
     webhooks: Any  # outbound webhook endpoints, deliveries, attempts (treue.store.webhooks.Webhooks)
     shops: Any  # shop connections and inbound deliveries (treue.store.shops.Shops)
     tills: Any  # offline till batches (treue.store.tills.Tills)
+    exports: Any  # bulk export reads (treue.store.exports.Exports)
     cards: Any  # linked payment cards, card feeds, offers (treue.store.cards.Cards)
     referrals: Any  # referrals and moderation (treue.store.referrals.Referrals)
     gamification: Any  # missions, streaks, badges, instant wins (treue.store.gamification.Gamification)

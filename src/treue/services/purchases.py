@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from treue.domain import events
+from treue.domain.cards import Payment
 from treue.domain.durations import require_aware
 from treue.domain.errors import CurrencyMismatch, InvalidInput, RefundExceedsPurchase
 from treue.domain.events import Event
@@ -29,6 +30,8 @@ from treue.domain.rules.context import EventFacts
 from treue.domain.rules.evaluator import Evaluation
 from treue.domain.rules.limits import Period, Scope, UsageDelta, UsageKey
 from treue.ids import new_id
+from treue.services.cards import after_purchase as after_payment
+from treue.services.cards import match_payment
 from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
 from treue.services.engagement import after_event, after_refund
 from treue.services.members import resolve_member
@@ -58,8 +61,19 @@ class RecordPurchase:
     external_ref: str | None = None
     partner: str = "default"
     store: str | None = None
+    cashier: str | None = None  # the till's cashier id (issue 5)
     channel: str = "store"
     lines: list[LineInput] = field(default_factory=list)
+    payment: PaymentInput | None = None  # paid with a payment token: matched to the member who linked it (issue 11)
+
+
+@dataclass
+class PaymentInput:
+    """How a purchase was paid (issue 11): the payment provider's token (never a card number), brand, fingerprint."""
+
+    token: str
+    brand: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -71,7 +85,7 @@ class RefundPurchase:
     occurred_at: datetime | None = None
 
 
-def _build_purchase(cmd: RecordPurchase, member_id: UUID | None) -> Purchase:
+def _build_purchase(cmd: RecordPurchase, member_id: UUID | None, payment: Payment | None = None) -> Purchase:
     try:
         channel = Channel(cmd.channel)
     except ValueError:
@@ -84,7 +98,7 @@ def _build_purchase(cmd: RecordPurchase, member_id: UUID | None) -> Purchase:
     return Purchase(
         id=new_id(), member_id=member_id, partner=cmd.partner or "default", store=cmd.store, channel=channel,
         external_order_id=cmd.external_order_id, occurred_at=require_aware(cmd.occurred_at, "occurred_at"),
-        total=total, lines=lines,
+        total=total, lines=lines, cashier=cmd.cashier, payment=payment,
     )  # fmt: skip
 
 
@@ -101,8 +115,8 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         if cmd.currency != program.currency:
             raise CurrencyMismatch(f"the programme runs in {program.currency}, the purchase is in {cmd.currency}")
         rules = uow.rules.ruleset(program, cached=True)
-        member_id = _member_of(uow, program_id, cmd)
-        purchase = _build_purchase(cmd, member_id)
+        member_id, payment = _member_of(uow, program_id, cmd)
+        purchase = _build_purchase(cmd, member_id, payment)
         # The balance update (inside) proves the member belongs to this programme (no row: NotFound) and takes
         # the account's row lock for the rest of the transaction.
         facts = EventFacts.of_purchase(purchase)
@@ -124,6 +138,9 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
             emit_grants_and_hooks(uow, program_id, member_id, evaluation, {"purchase_id": str(purchase.id)}, now)
             cashback = credit_cashback(uow, program, member_id, evaluation.hooks, purchase, now)  # the wallet
         uow.flush()  # a duplicate order surfaces here, inside the use case
+        paid = None
+        if payment is not None or evaluation.awards:  # card-linked earning (issue 11): the match, offers used
+            paid = after_payment(uow, program, purchase, evaluation if member_id else None, now)
         if member_id is not None:  # a higher tier the purchase qualifies for applies at once
             assess_member(uow, program, member_id, purchase.occurred_at, now)
             # referrals completed, mission progress, badges, instant wins (issue 7)
@@ -139,6 +156,8 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         view["lots"] = lots_view(lots)
     if cashback is not None:
         view["cashback"] = cashback
+    if paid is not None:
+        view["payment"] = paid
     return view | engaged
 
 
@@ -151,12 +170,16 @@ def preview_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now
         if cmd.currency != program.currency:
             raise CurrencyMismatch(f"the programme runs in {program.currency}, the cart is in {cmd.currency}")
         rules = uow.rules.ruleset(program, cached=True)
-        member_id = None
+        payment = None
+        if cmd.payment is not None:  # issue 11: the member who had the token linked at the cart's time
+            payment = match_payment(uow, program_id, cmd.payment.token, cmd.payment.brand, cmd.payment.fingerprint,
+                                    cmd.occurred_at)  # fmt: skip
+        member_id = payment.member_id if payment else None
         if cmd.member_id or cmd.card_number or cmd.external_ref:
             member_id = resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
                                        external_ref=cmd.external_ref)  # fmt: skip
         order = cmd.external_order_id or "preview"
-        purchase = _build_purchase(replace(cmd, external_order_id=order), member_id)
+        purchase = _build_purchase(replace(cmd, external_order_id=order), member_id, payment)
         earning = run_rules(uow, program, rules, EventFacts.of_purchase(purchase), member_id, write=False)
     evaluation = earning.evaluation
     points = evaluation.points if member_id else 0
@@ -188,15 +211,20 @@ def preview_view(purchase: Purchase, evaluation: Evaluation, points: int, lots: 
     return view
 
 
-def _member_of(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase) -> UUID | None:
-    """The purchase's member, or None for an anonymous purchase. A bare member_id is taken as given:
-    the balance update (or the check for a purchase that earns nothing) proves it."""
+def _member_of(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase) -> tuple[UUID | None, Payment | None]:
+    """The purchase's member (None: anonymous) and its payment. A bare member_id is taken as given: the balance
+    update (or the check for a purchase that earns nothing) proves it. A purchase paid with a payment token and
+    no member identifier is the member's who had the token linked at the purchase's time (issue 11)."""
+    payment = None
+    if cmd.payment is not None:
+        payment = match_payment(uow, program_id, cmd.payment.token, cmd.payment.brand, cmd.payment.fingerprint,
+                                cmd.occurred_at)  # fmt: skip
     if cmd.member_id is not None and not cmd.card_number and not cmd.external_ref:
-        return cmd.member_id
+        return cmd.member_id, payment
     if not (cmd.member_id or cmd.card_number or cmd.external_ref):
-        return None
+        return (payment.member_id if payment else None), payment
     return resolve_member(uow, program_id, member_id=cmd.member_id, card_number=cmd.card_number,
-                          external_ref=cmd.external_ref)  # fmt: skip
+                          external_ref=cmd.external_ref), payment  # fmt: skip
 
 
 def refund_purchase(uow: UnitOfWork, program_id: UUID, purchase_id: UUID, cmd: RefundPurchase,

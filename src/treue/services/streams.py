@@ -28,10 +28,11 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from treue.domain.cards import refuse_card_numbers
 from treue.domain.errors import DomainError, DuplicateOrder, InvalidInput
 from treue.jsoncodec import dumps_bytes
 from treue.services.ports import UnitOfWorkFactory
-from treue.services.purchases import LineInput, RecordPurchase, record_purchase
+from treue.services.purchases import LineInput, PaymentInput, RecordPurchase, record_purchase
 from treue.services.webhooks import relay_outbox
 
 log = logging.getLogger("treue.streams")
@@ -138,9 +139,21 @@ def purchase_command(message: dict[str, Any]) -> tuple[UUID, RecordPurchase]:
         occurred_at=occurred_at, member_id=UUID(member) if member else None,
         card_number=_text(message, "card_number"), external_ref=_text(message, "external_ref"),
         partner=_text(message, "partner") or "default", store=_text(message, "store"),
-        channel=_text(message, "channel") or "store", lines=lines,
+        channel=_text(message, "channel") or "store", lines=lines, payment=_payment(message.get("payment")),
     )  # fmt: skip
     return program_id, command
+
+
+def _payment(value: Any) -> PaymentInput | None:
+    """`"payment": {"token": ..., "brand": ..., "fingerprint": ...}` (issue 11); a card number is refused (its
+    refusal, logged by the intake, never repeats it)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput("payment must be an object with a token")
+    refuse_card_numbers(value)
+    token = _text(value, "token", required=True)
+    return PaymentInput(str(token), _text(value, "brand"), _text(value, "fingerprint"))
 
 
 def intake_one(uow_factory: UnitOfWorkFactory, data: bytes, now: datetime) -> str:

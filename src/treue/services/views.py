@@ -82,7 +82,8 @@ def purchase_view(
     currency = purchase.total.currency
     view = {
         "id": str(purchase.id), "member_id": str(purchase.member_id) if purchase.member_id else None,
-        "partner": purchase.partner, "store": purchase.store, "channel": purchase.channel.value,
+        "partner": purchase.partner, "store": purchase.store, "cashier": purchase.cashier,
+        "channel": purchase.channel.value,
         "external_order_id": purchase.external_order_id, "occurred_at": iso(purchase.occurred_at),
         "total": purchase.total.format(), "currency": currency,
         "lines": [{"sku": x.sku, "category": x.category, "name": x.name, "quantity": x.quantity,

@@ -129,6 +129,24 @@ class Kpis:
         ).group_by(s.key)
         return [PurchaseStats(row[0], *(_int(v) for v in row[1:])) for row in self.conn.execute(query)]
 
+    def card_payments(
+        self, program_id: UUID, currency: str, start: datetime, end: datetime
+    ) -> tuple[int, int, int, int]:
+        """(matched purchases, unmatched purchases, their net revenues) of purchases paid with a payment token in
+        [start, end); fully refunded purchases do not count (as in `purchase_stats`)."""
+        p, pp = t.purchases, t.purchase_payments
+        net = p.c.total_minor - p.c.refunded_minor
+        matched = pp.c.card_id.is_not(None)
+        query = (
+            select(func.sum(case((matched, 1), else_=0)), func.sum(case((matched, 0), else_=1)),
+                   func.sum(case((matched, net), else_=0)), func.sum(case((matched, 0), else_=net)))
+            .select_from(pp.join(p, and_(p.c.program_id == pp.c.program_id, p.c.id == pp.c.purchase_id)))
+            .where(pp.c.program_id == program_id, p.c.currency == currency, p.c.refunded_minor < p.c.total_minor,
+                   p.c.occurred_at >= start, p.c.occurred_at < end)
+        )  # fmt: skip
+        row = self.conn.execute(query).one()
+        return _int(row[0]), _int(row[1]), _int(row[2]), _int(row[3])
+
     def member_counts(self, program_id: UUID, start: datetime, end: datetime, split: str | None, now: datetime,
                       months: Sequence[datetime]) -> dict[Any, tuple[int, int]]:  # fmt: skip
         """(members enrolled before `end`, of them enrolled from `start`) per tier or cohort, or for all."""

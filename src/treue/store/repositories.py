@@ -370,7 +370,8 @@ class Purchases:
 
         self.batch.add(t.purchases, [{
             "program_id": program_id, "id": purchase.id, "member_id": purchase.member_id,
-            "partner": purchase.partner, "store": purchase.store, "channel": purchase.channel.value,
+            "partner": purchase.partner, "store": purchase.store, "cashier": purchase.cashier,
+            "channel": purchase.channel.value,
             "external_order_id": purchase.external_order_id, "occurred_at": purchase.occurred_at,
             "total_minor": purchase.total.minor, "currency": purchase.total.currency,
             "lines": lines_to_json(purchase.lines), "points_earned": points_earned, "refunded_minor": 0,

@@ -63,7 +63,7 @@ def purchase_from_row(row: Any) -> Purchase:
     return Purchase(
         id=m["id"], member_id=m["member_id"], partner=m["partner"], store=m["store"], channel=Channel(m["channel"]),
         external_order_id=m["external_order_id"], occurred_at=m["occurred_at"],
-        total=Money(m["total_minor"], m["currency"]), lines=lines,
+        total=Money(m["total_minor"], m["currency"]), lines=lines, cashier=m.get("cashier"),
     )  # fmt: skip
 
 

@@ -155,6 +155,7 @@ purchases = Table(
     Column("member_id", Uuid),
     Column("partner", String(64), nullable=False),
     Column("store", String(64)),
+    Column("cashier", String(64)),  # the till's cashier (issue 5, migration 0013)
     Column("channel", String(8), nullable=False),
     Column("external_order_id", String(200), nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
@@ -630,6 +631,11 @@ checkout_holds = Table(
     Column("purchase_id", Uuid),
     Column("points_transfer_id", Uuid),
     Column("wallet_transfer_id", Uuid),
+    # the till that reserved (store, cashier) and the one that captured or released (issue 5, migration 0013)
+    Column("store", String(64)),
+    Column("cashier", String(64)),
+    Column("finished_store", String(64)),
+    Column("finished_cashier", String(64)),
     CheckConstraint("points >= 0 AND wallet_minor >= 0 AND points + wallet_minor > 0", name="amounts_valid"),
     CheckConstraint("status IN ('held', 'captured', 'released')", name="status_known"),
     CheckConstraint("(status = 'captured') = (captured_at IS NOT NULL)", name="captured_complete"),
@@ -1005,9 +1011,545 @@ shop_deliveries = Table(
 )
 
 # --- tills (issue 5) ---
+# Offline till uploads (migration 0013). A batch is one JSON Lines file; each line is applied in its own
+# transaction and leaves one row with its outcome, in file order (`line_no`) and in the order it was applied
+# (`seq`: purchases first). A line's idempotency key belongs to the programme: the row that `owns_key` holds the
+# key's first result (applied, or a final refusal), which every later line with the key replays.
+till_batches = Table(
+    "till_batches",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("upload_key", String(255)),  # the upload's Idempotency-Key: a retried upload gets the first batch
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_till_batches_upload_key", "program_id", "upload_key", unique=True,
+          postgresql_where=text("upload_key IS NOT NULL"), sqlite_where=text("upload_key IS NOT NULL")),
+    Index("ix_till_batches_received", "program_id", "received_at"),
+)  # fmt: skip
+
+till_batch_lines = Table(
+    "till_batch_lines",
+    metadata,
+    _pid(),
+    Column("batch_id", Uuid, primary_key=True),
+    Column("line_no", Integer, primary_key=True),  # 1-based line of the file
+    Column("seq", Integer, nullable=False),  # the order the lines were applied in
+    Column("key", String(255)),
+    Column("kind", String(16)),  # purchase, refund, coupon (NULL: the line could not be read)
+    Column("occurred_at", UTCDateTime),
+    Column("store", String(64)),
+    Column("cashier", String(64)),
+    Column("fingerprint", String(64)),  # sha256 of the line's content: a key reused for another line is refused
+    Column("outcome", String(16), nullable=False),
+    Column("code", String(64)),  # the stable error code of a conflict (or of the replayed first result)
+    Column("detail", Text),
+    Column("result", JSON),  # what the use case answered (a replay: the first answer)
+    Column("owns_key", Boolean, nullable=False),
+    Column("replay_of_batch", Uuid),
+    Column("replay_of_line", Integer),
+    Column("applied_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('applied', 'replayed', 'conflict')", name="outcome_known"),
+    CheckConstraint("key IS NOT NULL OR NOT owns_key", name="owner_has_key"),
+    _fk(["program_id", "batch_id"], "till_batches", ["program_id", "id"]),
+    Index("uq_till_batch_lines_key", "program_id", "key", unique=True,
+          postgresql_where=text("owns_key"), sqlite_where=text("owns_key")),
+)  # fmt: skip
+
 
 # --- card-linked earning (issue 11) ---
+# A member's payment card, linked by the token its payment provider issued (never a card number): purchases paid
+# with the token in [linked_at, unlinked_at) are the member's. One active link per token and programme (partial
+# unique index), so the intervals of a token never overlap; unlinking ends the interval, the row stays.
+payment_cards = Table(
+    "payment_cards",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("token", String(200), nullable=False),
+    Column("fingerprint", String(200)),
+    Column("brand", String(16), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("exp_month", Integer, nullable=False),
+    Column("exp_year", Integer, nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Column("unlinked_at", UTCDateTime),
+    Column("unlink_reason", String(200)),
+    CheckConstraint("exp_month >= 1 AND exp_month <= 12", name="exp_month_valid"),
+    CheckConstraint("length(last4) = 4", name="last4_four_digits"),
+    CheckConstraint("unlinked_at IS NULL OR unlinked_at >= linked_at", name="unlinked_after_linked"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("uq_payment_cards_active_token", "program_id", "token", unique=True,
+          postgresql_where=text("unlinked_at IS NULL"), sqlite_where=text("unlinked_at IS NULL")),
+    Index("ix_payment_cards_token", "program_id", "token", "linked_at"),
+    Index("ix_payment_cards_member", "program_id", "member_id", "linked_at"),
+)  # fmt: skip
+
+# How a purchase was paid with a token, and the link it matched (card_id and member NULL: nobody had it linked).
+purchase_payments = Table(
+    "purchase_payments",
+    metadata,
+    _pid(),
+    Column("purchase_id", Uuid, primary_key=True),
+    Column("token", String(200), nullable=False),
+    Column("brand", String(16), nullable=False),
+    Column("fingerprint", String(200)),
+    Column("card_id", Uuid),
+    Column("matched_member_id", Uuid),
+    Column("offers", JSON, nullable=False),  # codes of the card-linked offers it earned by
+    Column("created_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "purchase_id"], "purchases", ["program_id", "id"]),
+    _fk(["program_id", "card_id"], "payment_cards", ["program_id", "id"]),
+    Index("ix_purchase_payments_card", "program_id", "card_id"),
+)
+
+# An acquirer's merchant id and the partner whose purchases its transactions are.
+card_merchants = Table(
+    "card_merchants",
+    metadata,
+    _pid(),
+    Column("merchant_id", String(64), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+# An imported card-transaction feed (what it did), and each line it applied, keyed by partner, authorisation code
+# and type: a line seen before is skipped, so importing a file again changes nothing.
+card_feeds = Table(
+    "card_feeds",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("filename", String(255)),
+    Column("format", String(8), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    CheckConstraint("format IN ('csv', 'jsonl')", name="format_known"),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("ix_card_feeds_imported", "program_id", "imported_at"),
+)
+
+card_feed_lines = Table(
+    "card_feed_lines",
+    metadata,
+    _pid(),
+    Column("partner", String(64), primary_key=True),
+    Column("authorisation_code", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("feed_id", Uuid, nullable=False),
+    Column("purchase_id", Uuid, nullable=False),
+    Column("refund_id", Uuid),
+    Column("member_id", Uuid),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('sale', 'refund', 'chargeback')", name="kind_known"),
+    _fk(["program_id", "feed_id"], "card_feeds", ["program_id", "id"]),
+    _fk(["program_id", "purchase_id"], "purchases", ["program_id", "id"]),
+)
+
+# Card-linked offers ("5 % cashback at partner X in December"): each runs as a campaign of the rules engine
+# (`campaign_id`) whose rule requires a card-linked purchase and the member's activation (member.offers).
+offers = Table(
+    "offers",
+    metadata,
+    _pid(),
+    Column("code", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", JSON, nullable=False),
+    Column("description", JSON, nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("partners", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("activation_required", Boolean, nullable=False),
+    Column("limit_per_member", Integer),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('card_linked', 'targeted')", name="kind_known"),
+    CheckConstraint("ends_at > starts_at", name="window_valid"),
+    CheckConstraint("limit_per_member IS NULL OR limit_per_member > 0", name="limit_positive"),
+    _fk(["program_id", "campaign_id"], "campaigns", ["program_id", "id"]),
+)
+
+# A member and an offer: shown -> activated -> used (uses counts the purchases it applied to).
+offer_activations = Table(
+    "offer_activations",
+    metadata,
+    _pid(),
+    Column("offer_code", String(64), primary_key=True),
+    Column("member_id", Uuid, primary_key=True),
+    Column("shown_at", UTCDateTime),
+    Column("activated_at", UTCDateTime),
+    Column("uses", Integer, nullable=False, server_default=text("0")),
+    Column("first_used_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    CheckConstraint("uses >= 0", name="uses_not_negative"),
+    _fk(["program_id", "offer_code"], "offers", ["program_id", "code"]),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_offer_activations_member", "program_id", "member_id"),
+)
+
 
 # --- referrals and social rewards (issue 7) ---
+# Settings per programme; one code per member (a replaced code stays, inactive: `code_expired`); referrals with
+# their fraud-screen inputs as digests; what rules granted (coupons), once per source; moderation of events.
+
+referral_settings = Table(
+    "referral_settings",
+    metadata,
+    Column("program_id", Uuid, primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+referral_codes = Table(
+    "referral_codes",
+    metadata,
+    _pid(),
+    Column("code", String(16), primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("device_hash", String(64)),  # the member's own device and payment digests, when given at enrolment
+    Column("payment_hash", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_referral_codes_member", "program_id", "member_id"),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("referrer_id", Uuid),  # None: the code was unknown
+    Column("referee_id", Uuid, nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32)),  # why a referral was rejected
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),  # end of the qualifying window (pending referrals)
+    Column("completed_at", UTCDateTime),
+    Column("purchase_id", Uuid),  # the qualifying purchase, or
+    Column("event_id", Uuid),  # the qualifying event
+    Column("return_until", UTCDateTime),  # a refund of the qualifying purchase until then reverses
+    Column("rewards", JSON),  # per role: points, transfer, grants, budgets and usage (to give back)
+    Column("reward_points", BigInteger, nullable=False, server_default=text("0")),
+    Column("ended_at", UTCDateTime),  # expired or reversed
+    Column("email_key", String(254)),  # the referee's canonical email
+    Column("ip_hash", String(64)),
+    Column("device_hash", String(64)),
+    Column("payment_hash", String(64)),
+    CheckConstraint("status IN ('pending', 'completed', 'rejected', 'expired', 'reversed')", name="status_known"),
+    CheckConstraint("(status = 'rejected') = (reason IS NOT NULL)", name="reason_iff_rejected"),
+    _fk(["program_id", "referee_id"], "members", ["program_id", "id"]),
+    _fk(["program_id", "referrer_id"], "members", ["program_id", "id"]),
+    Index("ix_referrals_referrer", "program_id", "referrer_id", "created_at"),
+    # a member is the referee of at most one referral that was not rejected
+    Index("uq_referrals_referee", "program_id", "referee_id", unique=True,
+          postgresql_where=text("status <> 'rejected'"), sqlite_where=text("status <> 'rejected'")),
+    Index("ix_referrals_pending", "program_id", "expires_at",
+          postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    Index("ix_referrals_purchase", "program_id", "purchase_id"),
+    Index("ix_referrals_email", "program_id", "email_key"),
+    Index("ix_referrals_ip", "program_id", "ip_hash", "created_at"),
+    Index("ix_referrals_device", "program_id", "device_hash", "created_at"),
+)  # fmt: skip
+
+reward_grants = Table(
+    "reward_grants",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("source", String(200), nullable=False),  # "purchase:<id>", "event:<id>", "referral:<id>:referee"...
+    Column("rule", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # reward | coupon
+    Column("code", String(200), nullable=False),  # as the rule names it
+    Column("seq", Integer, nullable=False),  # 1..quantity
+    Column("status", String(16), nullable=False),
+    Column("reward_id", Uuid),
+    Column("redemption_id", Uuid),
+    Column("transfer_id", Uuid),  # the reward's cost, issuance -> redemption
+    Column("coupon_code", String(14)),
+    Column("note", Text),  # why a grant was skipped
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("cancelled_at", UTCDateTime),
+    CheckConstraint("status IN ('granted', 'skipped', 'cancelled')", name="status_known"),
+    CheckConstraint("kind IN ('reward', 'coupon')", name="kind_known"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("uq_reward_grants_once", "program_id", "member_id", "source", "rule", "kind", "code", "seq", unique=True),
+)
+
+event_moderations = Table(
+    "event_moderations",
+    metadata,
+    _pid(),
+    Column("event_id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("transfer_id", Uuid),  # the earn transfer whose lots wait for the decision
+    # {"lots": [{"lot_id", "points", "available_at"}], "usage": [...], "budgets": [...]}: when each held lot becomes
+    # available on approval, and what a rejection gives back to caps and campaign budgets
+    Column("held", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(200)),
+    Column("note", Text),
+    Column("reverse_transfer_id", Uuid),
+    CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    _fk(["program_id", "event_id"], "events", ["program_id", "id"]),
+    Index("ix_event_moderations_pending", "program_id", "created_at",
+          postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+)  # fmt: skip
 
 # --- gamification (issue 7) ---
+
+# Missions: definitions (the goal, window, audience and reward as a definition document, parsed by
+# treue.domain.gamification.missions), opt-ins, progress contributions (append-only: one row per counted event,
+# a negative row when a refund takes one back, so progress is a sum that can be recomputed) and completions.
+missions = Table(
+    "missions",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_missions_code", "program_id", "code", unique=True),
+)
+
+mission_optins = Table(
+    "mission_optins",
+    metadata,
+    _pid(),
+    Column("mission_id", Uuid, primary_key=True),
+    Column("member_id", Uuid, primary_key=True),
+    Column("opted_in_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "mission_id"], "missions", ["program_id", "id"]),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)
+
+mission_progress = Table(
+    "mission_progress",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("mission_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("window_key", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # events or minor units; negative: a refund took it back
+    Column("source", String(8), nullable=False),  # event (the mission's own), rule (a mission_progress effect), refund
+    Column("purchase_id", Uuid),
+    Column("event_id", Uuid),
+    Column("occurred_at", UTCDateTime, nullable=False),  # the event's time (it decides the window)
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("source IN ('event', 'rule', 'refund')", name="source_known"),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    _fk(["program_id", "mission_id"], "missions", ["program_id", "id"]),
+    Index("ix_mission_progress_member", "program_id", "mission_id", "member_id", "window_key"),
+    Index("ix_mission_progress_purchase", "program_id", "purchase_id"),
+)
+
+# What missions and streak milestones awarded, one row per completion (mission window, or streak run and
+# milestone); unique while not reversed, so a completion is rewarded once however often it is checked.
+gamification_completions = Table(
+    "gamification_completions",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(8), nullable=False),  # mission | streak
+    Column("subject_id", Uuid, nullable=False),  # the mission or streak
+    Column("member_id", Uuid, nullable=False),
+    Column("completion_key", String(48), nullable=False),  # mission: window key or "once"; streak: run:milestone
+    Column("window_key", String(32), nullable=False),  # mission: the window; streak: the run's first period
+    Column("window_start", UTCDateTime),
+    Column("window_end", UTCDateTime),
+    Column("completed_at", UTCDateTime, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("transfer_id", Uuid),  # the earn of the points
+    Column("coupon", String(64)),
+    Column("badge", String(64)),
+    Column("reversed_at", UTCDateTime),
+    Column("reversal_transfer_id", Uuid),
+    Column("points_taken_back", BigInteger),
+    Column("points_forgiven", BigInteger),
+    CheckConstraint("kind IN ('mission', 'streak')", name="kind_known"),
+    CheckConstraint("points >= 0", name="points_not_negative"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("uq_gamification_completions_key", "program_id", "kind", "subject_id", "member_id", "completion_key",
+          unique=True, postgresql_where=text("reversed_at IS NULL"), sqlite_where=text("reversed_at IS NULL")),
+    Index("ix_gamification_completions_member", "program_id", "member_id", "completed_at"),
+)  # fmt: skip
+
+streaks = Table(
+    "streaks",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_streaks_code", "program_id", "code", unique=True),
+)
+
+# One row per qualifying event (+1) and per full refund of a purchase that qualified (-1), append-only: the
+# periods whose sum is positive are the periods of the member's streak.
+streak_hits = Table(
+    "streak_hits",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("streak_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("period_index", Integer, nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("purchase_id", Uuid),
+    Column("event_id", Uuid),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("amount IN (1, -1)", name="amount_unit"),
+    _fk(["program_id", "streak_id"], "streaks", ["program_id", "id"]),
+    Index("ix_streak_hits_member", "program_id", "streak_id", "member_id", "period_index"),
+    Index("ix_streak_hits_purchase", "program_id", "purchase_id"),
+)
+
+badges = Table(
+    "badges",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("name", JSON, nullable=False),
+    Column("description", JSON, nullable=False),
+    Column("image_url", String(2000)),
+    Column("rare_below_percent", String(16)),  # an exact decimal ("5"), or null: no rarity
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_badges_code", "program_id", "code", unique=True),
+)
+
+# A member holds a badge once: the primary key makes a second grant a no-op.
+member_badges = Table(
+    "member_badges",
+    metadata,
+    _pid(),
+    Column("badge_id", Uuid, primary_key=True),
+    Column("member_id", Uuid, primary_key=True),
+    Column("awarded_at", UTCDateTime, nullable=False),
+    Column("source", JSON, nullable=False),  # what granted it: a rule, a mission, a streak, an instant win, staff
+    _fk(["program_id", "badge_id"], "badges", ["program_id", "id"]),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_member_badges_member", "program_id", "member_id", "awarded_at"),
+)
+
+# Instant-win campaigns; their prize counters are rows of their own, spent with conditional UPDATEs (and CHECKs)
+# so that concurrent draws never give more than a budget.
+instant_wins = Table(
+    "instant_wins",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("odds_version", Integer, nullable=False),
+    Column("points_budget", BigInteger),
+    Column("points_awarded", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("points_awarded >= 0 AND (points_budget IS NULL OR points_awarded <= points_budget)",
+                    name="points_within_budget"),
+    _fk(["program_id"], "programs", ["id"]),
+    Index("uq_instant_wins_code", "program_id", "code", unique=True),
+)  # fmt: skip
+
+instant_win_prizes = Table(
+    "instant_win_prizes",
+    metadata,
+    _pid(),
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("total", Integer),
+    Column("awarded", Integer, nullable=False),
+    CheckConstraint("awarded >= 0 AND (total IS NULL OR awarded <= total)", name="awarded_within_total"),
+    _fk(["program_id", "campaign_id"], "instant_wins", ["program_id", "id"]),
+)
+
+instant_win_prize_days = Table(
+    "instant_win_prize_days",
+    metadata,
+    _pid(),
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),  # local date in the programme's timezone
+    Column("awarded", Integer, nullable=False),
+    CheckConstraint("awarded >= 0", name="awarded_not_negative"),
+    _fk(["program_id", "campaign_id"], "instant_wins", ["program_id", "id"]),
+)
+
+# Every version of a campaign's odds table, so a draw's number can be checked against the table it used.
+instant_win_odds = Table(
+    "instant_win_odds",
+    metadata,
+    _pid(),
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("odds", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "campaign_id"], "instant_wins", ["program_id", "id"]),
+)
+
+instant_win_draws = Table(
+    "instant_win_draws",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("number", Integer, nullable=False),  # the random number in [0, 1,000,000)
+    Column("odds_version", Integer, nullable=False),
+    Column("outcome", String(8), nullable=False),  # won | no_win
+    Column("prize", String(64)),  # the prize drawn (also when it was not given: see reason)
+    Column("reason", String(32)),  # why a drawn prize was not given: prize_exhausted, daily_cap, points_budget
+    Column("points", BigInteger, nullable=False),
+    Column("coupon", String(64)),
+    Column("badge", String(64)),
+    Column("transfer_id", Uuid),
+    Column("purchase_id", Uuid),
+    Column("event_id", Uuid),
+    Column("drawn_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('won', 'no_win')", name="outcome_known"),
+    CheckConstraint("number >= 0 AND number < 1000000", name="number_in_range"),
+    _fk(["program_id", "campaign_id"], "instant_wins", ["program_id", "id"]),
+    Index("ix_instant_win_draws_campaign", "program_id", "campaign_id", "drawn_at"),
+    Index("ix_instant_win_draws_member", "program_id", "member_id", "drawn_at"),
+)
+
+# Leaderboards show only members who agreed, under a nickname or "Anna M.".
+leaderboard_consents = Table(
+    "leaderboard_consents",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("consented", Boolean, nullable=False),
+    Column("nickname", String(30)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)

@@ -17,6 +17,7 @@ from treue.store.cards import Cards
 from treue.store.checks import Checks
 from treue.store.club import Club
 from treue.store.database import READ_ONLY
+from treue.store.exports import Exports
 from treue.store.gamification import Gamification
 from treue.store.partners import Partners
 from treue.store.referrals import Referrals
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
             self.webhooks = Webhooks(conn)  # outbound webhook endpoints, deliveries, attempts
             self.shops = Shops(conn)  # shop connections and their inbound deliveries (issue 5)
             self.tills = Tills(conn, self.batch)  # offline till batches (issue 5)
+            self.exports = Exports(conn)  # bulk export reads, streamed (issue 5)
             self.cards = Cards(conn, self.batch)  # linked payment cards, card feeds, offers (issue 11)
             self.referrals = Referrals(conn, self.batch)  # referrals and moderation (issue 7)
             self.gamification = Gamification(conn, self.batch)  # missions, streaks, badges, instant wins (issue 7)

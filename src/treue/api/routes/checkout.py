@@ -6,13 +6,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 
 from treue.api import idempotency
 from treue.api.auth import READ, WRITE, Context
 from treue.api.routes.common import canonical, uuid_of
-from treue.api.schemas.checkout import CheckoutPreview, HoldCapture, HoldCreate, HoldOut, WalletEntryOut, WalletOut
+from treue.api.schemas.checkout import (
+    CheckoutPreview,
+    HoldCapture,
+    HoldCreate,
+    HoldOut,
+    HoldRelease,
+    WalletEntryOut,
+    WalletOut,
+)
 from treue.api.schemas.common import PROBLEMS
 from treue.services import checkout as cases
 from treue.services import wallet as wallets
@@ -28,7 +36,7 @@ def preview(body: CheckoutPreview, ctx: Context = Depends(WRITE)) -> dict[str, A
     command = RecordPurchase(
         external_order_id="", total=body.total, currency=body.currency, occurred_at=body.occurred_at or ctx.now(),
         member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number, external_ref=body.external_ref,
-        partner=body.partner, store=body.store, channel=body.channel,
+        partner=body.partner, store=body.store, cashier=body.cashier, channel=body.channel,
         lines=[LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
     )  # fmt: skip
     return cases.preview_checkout(ctx.uow(read_only=True), ctx.program_id, command, ctx.now())
@@ -41,6 +49,7 @@ def reserve(body: HoldCreate, ctx: Context = Depends(WRITE)) -> JSONResponse:
         member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number, external_ref=body.external_ref,
         points=body.points, wallet_amount=body.wallet_amount, currency=body.currency, cart_total=body.cart_total,
         expires_in_minutes=body.expires_in_minutes, reference=body.reference, partner=body.partner,
+        store=body.store, cashier=body.cashier,
     )  # fmt: skip
     return idempotency.run(ctx, canonical(body), lambda uow: cases.reserve(uow, ctx.program_id, command, ctx.now()))
 
@@ -55,8 +64,8 @@ def capture(hold_id: UUID, body: HoldCapture, ctx: Context = Depends(WRITE)) -> 
     """Pay with the hold and record the completed order as a purchase, in one transaction."""
     order = RecordPurchase(
         external_order_id=body.external_order_id, total=body.total, currency=body.currency,
-        occurred_at=body.occurred_at or ctx.now(), partner=body.partner, store=body.store, channel=body.channel,
-        lines=[LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
+        occurred_at=body.occurred_at or ctx.now(), partner=body.partner, store=body.store, cashier=body.cashier,
+        channel=body.channel, lines=[LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
     )  # fmt: skip
     command = cases.CaptureHold(order, points=body.points, wallet_amount=body.wallet_amount)
     return idempotency.run(ctx, canonical(body), lambda uow: cases.capture(
@@ -64,9 +73,12 @@ def capture(hold_id: UUID, body: HoldCapture, ctx: Context = Depends(WRITE)) -> 
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOut, tags=["checkout"])
-def release(hold_id: UUID, ctx: Context = Depends(WRITE)) -> JSONResponse:
-    """Give the hold's points and wallet money back (cart abandoned). An expired hold is released already."""
-    return idempotency.run(ctx, b"", lambda uow: cases.release(uow, ctx.program_id, hold_id, ctx.now()), status=200)
+def release(hold_id: UUID, body: HoldRelease | None = Body(None), ctx: Context = Depends(WRITE)) -> JSONResponse:
+    """Give the hold's points and wallet money back (cart abandoned). An expired hold is released already.
+    The body (optional) names the till's store and cashier."""
+    store, cashier = (body.store, body.cashier) if body else (None, None)
+    return idempotency.run(ctx, canonical(body), lambda uow: cases.release(
+        uow, ctx.program_id, hold_id, ctx.now(), store, cashier), status=200)  # fmt: skip
 
 
 @router.get("/members/{member_id}/holds", response_model=list[HoldOut], tags=["checkout"])

@@ -12,6 +12,7 @@ from treue.api import idempotency
 from treue.api.auth import READ, WRITE, Context
 from treue.api.errors import ApiProblem
 from treue.api.routes.common import canonical, uuid_of
+from treue.api.schemas.cards import PaymentIn
 from treue.api.schemas.common import PROBLEMS
 from treue.api.schemas.purchases import PurchaseCreate, PurchaseOut, RefundCreate, RefundOut
 from treue.api.schemas.rules import PreviewCreate, PreviewOut
@@ -29,6 +30,11 @@ def _partner(ctx: Context, partner: str) -> str:
     return partner
 
 
+def _payment(body: PaymentIn | None) -> cases.PaymentInput | None:
+    """The purchase's payment token (issue 11); a card number was refused while the body was read."""
+    return cases.PaymentInput(body.token, body.brand, body.fingerprint) if body is not None else None
+
+
 @router.post("/preview", response_model=PreviewOut)
 def preview(body: PreviewCreate, ctx: Context = Depends(READ)) -> dict[str, Any]:
     """What a cart would earn, line by line and rule by rule (with the rules that did not apply and why),
@@ -39,6 +45,7 @@ def preview(body: PreviewCreate, ctx: Context = Depends(READ)) -> dict[str, Any]
         card_number=body.card_number, external_ref=body.external_ref, partner=_partner(ctx, body.partner),
         store=body.store, channel=body.channel,
         lines=[cases.LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
+        payment=_payment(body.payment),
     )  # fmt: skip
     return cases.preview_purchase(ctx.uow(read_only=True), ctx.program_id, command, ctx.now())
 
@@ -50,8 +57,9 @@ def record(body: PurchaseCreate, ctx: Context = Depends(WRITE)) -> JSONResponse:
     command = cases.RecordPurchase(
         external_order_id=body.external_order_id, total=body.total, currency=body.currency,
         occurred_at=body.occurred_at, member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number,
-        external_ref=body.external_ref, partner=partner, store=body.store, channel=body.channel,
+        external_ref=body.external_ref, partner=partner, store=body.store, cashier=body.cashier, channel=body.channel,
         lines=[cases.LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
+        payment=_payment(body.payment),
     )  # fmt: skip
     return idempotency.run(
         ctx, canonical(body), lambda uow: cases.record_purchase(uow, ctx.program_id, command, ctx.now())

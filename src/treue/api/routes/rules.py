@@ -166,6 +166,7 @@ def record_event(body: EventCreate, ctx: Context = Depends(WRITE)) -> JSONRespon
     command = event_cases.RecordEvent(
         name=body.name, member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number,
         external_ref=body.external_ref, attributes=body.attributes, occurred_at=body.occurred_at,
+        moderation=body.moderation,
     )  # fmt: skip
     return idempotency.run(ctx, canonical(body), lambda uow: event_cases.record_event(
         uow, ctx.program_id, command, ctx.now()))  # fmt: skip

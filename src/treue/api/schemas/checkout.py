@@ -17,6 +17,7 @@ class CheckoutPreview(Input):
     external_ref: str | None = None
     partner: str = Field("default", min_length=1, max_length=64)
     store: str | None = Field(None, max_length=64)
+    cashier: str | None = Field(None, max_length=64, description="the till's cashier id")
     channel: Literal["store", "online", "app"] = "store"
     occurred_at: datetime | None = Field(None, description="default: now")
     total: Amount
@@ -35,6 +36,8 @@ class HoldCreate(Input):
     expires_in_minutes: int | None = Field(None, ge=1, le=10080, description="default: the programme's hold_minutes")
     reference: str | None = Field(None, max_length=200, description="the till's cart or order reference")
     partner: str = Field("default", min_length=1, max_length=64)
+    store: str | None = Field(None, max_length=64, description="the store whose till reserves")
+    cashier: str | None = Field(None, max_length=64, description="the till's cashier id")
 
 
 class HoldCapture(Input):
@@ -44,10 +47,16 @@ class HoldCapture(Input):
     currency: str = Field(pattern="^[A-Z]{3}$")
     partner: str = Field("default", min_length=1, max_length=64)
     store: str | None = Field(None, max_length=64)
+    cashier: str | None = Field(None, max_length=64, description="the till's cashier id")
     channel: Literal["store", "online", "app"] = "store"
     lines: list[Line] = Field(default_factory=list, max_length=1000)
     points: int | None = Field(None, ge=0, description="pay with fewer points than held; default: all held")
     wallet_amount: Amount | None = Field(None, description="pay with less wallet money than held; default: all")
+
+
+class HoldRelease(Input):
+    store: str | None = Field(None, max_length=64, description="the store whose till releases")
+    cashier: str | None = Field(None, max_length=64, description="the till's cashier id")
 
 
 class HoldOut(Output):
@@ -59,6 +68,10 @@ class HoldOut(Output):
     wallet_amount: str
     currency: str
     expires_at: str
+    store: str | None = None
+    cashier: str | None = None
+    finished_store: str | None = Field(None, description="the store whose till captured or released the hold")
+    finished_cashier: str | None = None
 
 
 class WalletOut(Output):

@@ -22,6 +22,12 @@ class _Profile(Input):
 class MemberCreate(_Profile):
     attributes: dict[str, Any] = Field(default_factory=dict)
     consents: dict[str, bool] = Field(default_factory=dict, description="marketing consent per channel")
+    referral_code: str | None = Field(None, max_length=32, description="the code (or link code) of a referring member")
+    device_id: str | None = Field(None, max_length=200, description="fraud screen: the app's device id")
+    ip: str | None = Field(None, max_length=64, description="fraud screen: the client's IP address")
+    payment_fingerprint: str | None = Field(
+        None, max_length=200, description="fraud screen: the payment provider's card fingerprint"
+    )
 
 
 class MemberUpdate(_Profile):
@@ -38,6 +44,9 @@ class MemberOut(Output):
     email: str | None
     locale: str
     status: str
+    referral: dict[str, Any] | None = Field(
+        None, description="enrolled with a referral code: the referral, pending or rejected with its reason"
+    )
 
 
 class BalanceOut(Output):

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from treue.api.schemas.cards import PaymentIn
 from treue.api.schemas.common import Amount, Input, Output
 
 
@@ -22,12 +23,14 @@ class PurchaseCreate(Input):
     external_ref: str | None = None
     partner: str = Field("default", min_length=1, max_length=64)
     store: str | None = Field(None, max_length=64)
+    cashier: str | None = Field(None, max_length=64, description="the till's cashier id")
     channel: Literal["store", "online", "app"] = "store"
     external_order_id: str = Field(min_length=1, max_length=200)
     occurred_at: datetime
     total: Amount
     currency: str = Field(pattern="^[A-Z]{3}$")
     lines: list[Line] = Field(default_factory=list, max_length=1000)
+    payment: PaymentIn | None = Field(None, description="a payment token (issue 11): the linking member's purchase")
 
 
 class RefundLine(Input):

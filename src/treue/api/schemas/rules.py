@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from treue.api.schemas.cards import PaymentIn
 from treue.api.schemas.common import Amount, Input, Output
 from treue.api.schemas.purchases import Line
 
@@ -78,6 +79,9 @@ class EventCreate(Input):
     external_ref: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime | None = Field(None, description="default: now")
+    moderation: Literal["pending"] | None = Field(
+        None, description='"pending": the points stay pending until POST /events/{id}/moderation approves them'
+    )
 
 
 class EventOut(Output):
@@ -88,6 +92,7 @@ class EventOut(Output):
     occurred_at: str
     recorded_at: str
     transfer_id: str | None
+    moderation: str | None = None
 
 
 class PreviewCreate(Input):
@@ -102,6 +107,7 @@ class PreviewCreate(Input):
     total: Amount
     currency: str = Field(pattern="^[A-Z]{3}$")
     lines: list[Line] = Field(default_factory=list, max_length=1000)
+    payment: PaymentIn | None = Field(None, description="the payment token, matched like a purchase's (issue 11)")
 
 
 class PreviewLineOut(Output):

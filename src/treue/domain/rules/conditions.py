@@ -20,7 +20,7 @@ from typing import Any
 import cel
 
 from treue.domain.errors import RuleInvalid
-from treue.domain.rules.context import FIELDS, EvalContext, flat_name, sample_context
+from treue.domain.rules.context import FIELDS, NESTED_FIELDS, EvalContext, flat_name, sample_context
 
 CONDITION_VARIABLES = frozenset({"purchase", "event", "member", "now"})
 LINE_VARIABLES = CONDITION_VARIABLES | {"line"}
@@ -31,6 +31,7 @@ _STRING = re.compile(r"""[rR]?('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?
 _COMMENT = re.compile(r"//[^\n]*")
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _MEMBER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)")
+_NESTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)")
 _REFERENCE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*)(\s*\()?)?")
 
 # Which fields of which context variables an expression reads: {"purchase": {"total"}, "now": {"*"}}.
@@ -225,6 +226,15 @@ def _check_names(source: str, location: str, allowed: frozenset[str], variables:
                 continue  # a method call such as now.date.startsWith(...) is not a field
             fields = ", ".join(sorted(FIELDS[variable]))
             raise _refuse_at(source, location, found.start(2), f"{variable} has no field {member!r} ({fields})")
+    for found in _NESTED.finditer(code):
+        variable, member, inner = found.groups()
+        known = NESTED_FIELDS.get((variable, member))
+        if variable in allowed and variable not in bound and known is not None and inner not in known:
+            if code[found.end() :].lstrip().startswith("("):
+                continue
+            fields = ", ".join(sorted(known))
+            raise _refuse_at(source, location, found.start(3),
+                             f"{variable}.{member} has no field {inner!r} ({fields})")  # fmt: skip
 
 
 def _trial(source: str, location: str, program: Any, expect_bool: bool) -> None:

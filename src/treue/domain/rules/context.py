@@ -14,6 +14,9 @@ string functions never fail on a missing value. Calendar fields are in the progr
       store         string  store code, or ""
       order         string  the shop's order id
       item_count    int     sum of line quantities
+      payment       how it was paid (issue 11): a purchase paid with a payment token
+        card_linked bool    the token was linked to this purchase's member at its time (false: no token, or unmatched)
+        brand       string  "visa", "mastercard", ... or ""
       lines         list of line:
         sku         string
         category    string  or ""
@@ -36,6 +39,7 @@ string functions never fail on a missing value. Calendar fields are in the progr
       birthday_month_day string "MM-DD", or ""  (compare with now.month_day)
       purchase_count int    purchases to date
       spend         int     spend to date, minor units
+      offers        list of string  codes of the offers the member had activated by the event's time (issue 11)
     now         (the event's time in the programme's timezone; no clock is read)
       date          string  "YYYY-MM-DD"
       year, month, day, hour, minute   int
@@ -66,7 +70,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # The documented fields of each variable; conditions naming another field are refused at definition.
 LINE_FIELDS = frozenset({"sku", "category", "name", "quantity", "unit_price", "amount"})
 FIELDS: Mapping[str, frozenset[str]] = {
-    "purchase": frozenset({"total", "currency", "channel", "partner", "store", "order", "item_count", "lines"}),
+    "purchase": frozenset(
+        {"total", "currency", "channel", "partner", "store", "order", "item_count", "lines", "payment"}
+    ),
     "event": frozenset({"name", "attributes", "occurred_at"}),
     "member": frozenset(
         {
@@ -80,6 +86,7 @@ FIELDS: Mapping[str, frozenset[str]] = {
             "birthday_month_day",
             "purchase_count",
             "spend",
+            "offers",
         }
     ),
     "now": frozenset(
@@ -87,6 +94,8 @@ FIELDS: Mapping[str, frozenset[str]] = {
     ),
     "line": LINE_FIELDS,
 }
+# Fields of the maps inside a variable (`purchase.payment.card_linked`), checked at definition like the others.
+NESTED_FIELDS: Mapping[tuple[str, str], frozenset[str]] = {("purchase", "payment"): frozenset({"card_linked", "brand"})}
 
 
 def flat_name(variable: str, member: str) -> str:
@@ -107,6 +116,7 @@ class MemberSnapshot:
     birthday: date | None = None
     purchase_count: int = 0
     spend_minor: int = 0
+    offers: tuple[str, ...] = ()  # activated offers (loaded only when a rule reads member.offers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,21 +141,30 @@ def line_value(line: PurchaseLine) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def payment_value(purchase: Purchase | None) -> dict[str, Any]:
+    payment = purchase.payment if purchase is not None else None
+    if payment is None:
+        return {"card_linked": False, "brand": ""}
+    linked = payment.card_linked and purchase is not None and payment.member_id == purchase.member_id
+    return {"card_linked": linked, "brand": payment.brand}
+
+
 def purchase_value(purchase: Purchase | None, currency: str = "") -> dict[str, Any]:
     if purchase is None:
         return {"total": 0, "currency": currency, "channel": "", "partner": "", "store": "", "order": "",
-                "item_count": 0, "lines": []}  # fmt: skip
+                "item_count": 0, "lines": [], "payment": payment_value(None)}  # fmt: skip
     return {
         "total": purchase.total.minor, "currency": purchase.total.currency, "channel": purchase.channel.value,
         "partner": purchase.partner, "store": purchase.store or "", "order": purchase.external_order_id,
         "item_count": purchase.item_count, "lines": [line_value(line) for line in purchase.lines],
+        "payment": payment_value(purchase),
     }  # fmt: skip
 
 
 def member_value(member: MemberSnapshot | None, local: datetime, tz: ZoneInfo) -> dict[str, Any]:
     if member is None:
         return {"id": "", "tier": "", "attributes": {}, "segments": [], "enrolled_at": "", "days_enrolled": 0,
-                "birthday": "", "birthday_month_day": "", "purchase_count": 0, "spend": 0}  # fmt: skip
+                "birthday": "", "birthday_month_day": "", "purchase_count": 0, "spend": 0, "offers": []}  # fmt: skip
     enrolled = member.enrolled_at.astimezone(tz).date() if member.enrolled_at else None
     return {
         "id": member.id, "tier": member.tier or "", "attributes": dict(member.attributes),
@@ -153,7 +172,7 @@ def member_value(member: MemberSnapshot | None, local: datetime, tz: ZoneInfo) -
         "days_enrolled": max((local.date() - enrolled).days, 0) if enrolled else 0,
         "birthday": member.birthday.isoformat() if member.birthday else "",
         "birthday_month_day": member.birthday.strftime("%m-%d") if member.birthday else "",
-        "purchase_count": member.purchase_count, "spend": member.spend_minor,
+        "purchase_count": member.purchase_count, "spend": member.spend_minor, "offers": list(member.offers),
     }  # fmt: skip
 
 
@@ -180,6 +199,7 @@ _PURCHASE_FIELDS: Mapping[str, Callable[[Purchase], Any]] = {
     "total": lambda p: p.total.minor, "currency": lambda p: p.total.currency, "channel": lambda p: p.channel.value,
     "partner": lambda p: p.partner, "store": lambda p: p.store or "", "order": lambda p: p.external_order_id,
     "item_count": lambda p: p.item_count, "lines": lambda p: [line_value(line) for line in p.lines],
+    "payment": payment_value,
 }  # fmt: skip
 _NOW_FIELDS: Mapping[str, Callable[[datetime], Any]] = {
     "date": lambda t: t.date().isoformat(), "year": lambda t: t.year, "month": lambda t: t.month,
@@ -241,11 +261,12 @@ def sample_context() -> Any:
     context = cel.Context()
     context.update({
         "purchase": {"total": 100, "currency": "EUR", "channel": "store", "partner": "default", "store": "store",
-                     "order": "order", "item_count": 1, "lines": [line]},
+                     "order": "order", "item_count": 1, "lines": [line],
+                     "payment": {"card_linked": True, "brand": "visa"}},
         "event": {"name": "purchase", "attributes": {}, "occurred_at": "2026-01-05T11:00:00+00:00"},
         "member": {"id": "member", "tier": "tier", "attributes": {}, "segments": ["segment"],
                    "enrolled_at": "2025-01-05", "days_enrolled": 365, "birthday": "1990-01-05",
-                   "birthday_month_day": "01-05", "purchase_count": 1, "spend": 100},
+                   "birthday_month_day": "01-05", "purchase_count": 1, "spend": 100, "offers": ["offer"]},
         "now": now_value(local),
         "line": line,
     })  # fmt: skip

@@ -20,7 +20,7 @@ its points.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -167,7 +167,7 @@ def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Pro
         limit_bounds: tuple[Bound, ...] = ()
         preview = points
         if step.capped:
-            limit_bounds = _bounds(version, campaign, local)
+            limit_bounds = _bounds(version, campaign, local, facts.attributes)
             room = tracker.room(limit_bounds, campaign.budget if campaign else None, with_deltas=False)
             preview = -1 if not room.allowed else points if room.points is None else min(points, room.points)
         drafts.append(_Draft(step, version, campaign, results, points, limit_bounds, preview))
@@ -191,14 +191,16 @@ def evaluate_purchase_rules(program: Program, purchase: Purchase, rules: RuleSet
     )
 
 
-def usage_keys(rules: RuleSet, event: str, occurred_at: datetime, program: Program) -> tuple[UsageKey, ...]:
-    """The usage keys an evaluation of this event may read: load these (for the member) into `LimitState`."""
+def usage_keys(rules: RuleSet, event: str, occurred_at: datetime, program: Program,
+               attributes: Mapping[str, Any] | None = None) -> tuple[UsageKey, ...]:  # fmt: skip
+    """The usage keys an evaluation of this event may read: load these (for the member) into `LimitState`.
+    `attributes`: the event's, for caps counted per attribute value (`key`)."""
     at = require_aware(occurred_at, "occurred_at")
     local = at.astimezone(zone(program.timezone))
     keys: set[UsageKey] = set()
     for step in rules.plan(event, at).steps:
         if step.not_running is None and step.capped:
-            keys.update(b.key for b in _bounds(step.version, step.campaign, local))
+            keys.update(b.key for b in _bounds(step.version, step.campaign, local, attributes))
     return tuple(sorted(keys))
 
 
@@ -261,9 +263,10 @@ def _why_not(step: Step, context: EvalContext, audiences: dict[str, str | None])
     return None
 
 
-def _bounds(version: RuleVersion, campaign: Campaign | None, local: datetime) -> tuple[Bound, ...]:
-    own = bounds(version.limits.caps, Scope.RULE, version.rule, local)
-    return own + bounds(campaign.caps, Scope.CAMPAIGN, campaign.id, local) if campaign else own
+def _bounds(version: RuleVersion, campaign: Campaign | None, local: datetime,
+            attributes: Mapping[str, Any] | None = None) -> tuple[Bound, ...]:  # fmt: skip
+    own = bounds(version.limits.caps, Scope.RULE, version.rule, local, attributes)
+    return own + bounds(campaign.caps, Scope.CAMPAIGN, campaign.id, local, attributes) if campaign else own
 
 
 def _resolve_exclusive(drafts: list[_Draft], skipped: list[Skip]) -> list[_Draft]:

@@ -11,11 +11,15 @@ to one member. A campaign budget counts points given to all members.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from treue.domain.errors import InvalidInput
 from treue.domain.money import Money
@@ -51,15 +55,18 @@ class Scope(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Cap:
-    """At most `points` points, or at most `awards` awards, per member and period."""
+    """At most `points` points, or at most `awards` awards, per member and period - and, with a `key` (an event
+    attribute such as `event.attributes.product`), per value of that attribute: "one review reward per product"."""
 
     per: Period
     points: int | None = None
     awards: int | None = None
+    key: str | None = None  # the attribute's name in event.attributes
 
     def describe(self) -> str:
         what = f"{self.points} point(s)" if self.points is not None else f"{self.awards} award(s)"
-        return f"at most {what} per member" + ("" if self.per is Period.LIFETIME else f" per {self.per.value}")
+        each = f" per event.attributes.{self.key}" if self.key is not None else ""
+        return f"at most {what} per member{each}" + ("" if self.per is Period.LIFETIME else f" per {self.per.value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +120,22 @@ class Bound:
     key: UsageKey
 
 
-def bounds(caps: Iterable[Cap], scope: Scope, owner: str, local: datetime) -> tuple[Bound, ...]:
-    return tuple(Bound(cap, UsageKey(scope, owner, cap.per, period_key(cap.per, local))) for cap in caps)
+def bounds(caps: Iterable[Cap], scope: Scope, owner: str, local: datetime,
+           attributes: Mapping[str, Any] | None = None) -> tuple[Bound, ...]:  # fmt: skip
+    """The usage key each cap counts against at an event at `local` with these `attributes`."""
+    return tuple(Bound(cap, UsageKey(scope, owner, cap.per, cap_key(cap, local, attributes))) for cap in caps)
+
+
+def cap_key(cap: Cap, local: datetime, attributes: Mapping[str, Any] | None) -> str:
+    """The period key; for a keyed cap a digest of period and attribute value (the stored key has 16
+    characters: `k` + 15 of base32, 75 bits, so that two products of one member never share a counter)."""
+    period = period_key(cap.per, local)
+    if cap.key is None:
+        return period
+    value = (attributes or {}).get(cap.key)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{period}|{text}".encode()).digest()
+    return "k" + base64.b32encode(digest).decode()[:15].lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +199,8 @@ class Tracker:
         return tuple(BudgetDelta(c, p) for c, p in sorted(self.spent.items()))
 
 
-_CAP_FIELDS = ("points", "awards", "per")
+_CAP_FIELDS = ("points", "awards", "per", "key")
+_ATTRIBUTE = re.compile(r"^event\.attributes\.([A-Za-z_][A-Za-z0-9_]{0,63})$")
 
 
 def parse_caps(spec: Spec, key: str = "per_member") -> tuple[Cap, ...]:
@@ -193,15 +215,22 @@ def parse_caps(spec: Spec, key: str = "per_member") -> tuple[Cap, ...]:
             raise refuse(cap.location, "give either points or awards")
         points = cap.integer("points", None, minimum=1, maximum=10**9)
         awards = cap.integer("awards", None, minimum=1, maximum=10**6)
-        caps.append(Cap(per, points, awards))
+        attribute: str | None = None
+        if cap.has("key"):
+            found = _ATTRIBUTE.match(cap.text("key"))
+            if found is None:
+                raise refuse(cap.at("key"), "must name an event attribute, such as event.attributes.product")
+            attribute = found.group(1)
+        caps.append(Cap(per, points, awards, attribute))
     if spec.boolean("once_per_member", False):
         caps.append(Cap(Period.LIFETIME, awards=1))
     return tuple(caps)
 
 
 def parse_limits(spec: Spec, currency: str, *, purchase: bool) -> Limits:
-    """`{"per_member": [{"points": 500, "per": "month"}, {"awards": 1, "per": "week"}],
-    "once_per_member": true, "min_purchase": "20.00"}`"""
+    """`{"per_member": [{"points": 500, "per": "month"}, {"awards": 1, "per": "week"},
+    {"awards": 1, "per": "lifetime", "key": "event.attributes.product"}], "once_per_member": true,
+    "min_purchase": "20.00"}`"""
     spec.only("per_member", "once_per_member", "min_purchase")
     minimum: int | None = None
     if spec.has("min_purchase"):

@@ -81,6 +81,11 @@ _CAP = {
         "per": {"enum": ["day", "week", "month", "year", "lifetime"]},
         "points": {"type": "integer", "minimum": 1, "maximum": 10**9},
         "awards": {"type": "integer", "minimum": 1, "maximum": 10**6},
+        "key": {
+            "type": "string",
+            "pattern": "^event\\.attributes\\.[A-Za-z_][A-Za-z0-9_]{0,63}$",
+            "description": "count per value of this event attribute (one review reward per product)",
+        },
     },
     "required": ["per"],
     "oneOf": [{"required": ["points"]}, {"required": ["awards"]}],
