@@ -27,6 +27,10 @@ FAST = DeliveryPolicy(schedule=(timedelta(seconds=5), timedelta(minutes=5), time
                       disable_after=timedelta(hours=1), disable_min_failures=3, timeout_seconds=5)  # fmt: skip
 
 
+# One xdist worker runs the whole module, so two of its tests never send each other's deliveries.
+pytestmark = pytest.mark.xdist_group("webhooks")
+
+
 class Receiver:
     """A tiny threaded HTTP server: answers `status`, or blocks until released; verifies signatures when it
     knows the secret (a bad signature is answered 400 and not counted as received)."""
@@ -119,7 +123,7 @@ def real_now() -> datetime:
     return datetime.now(UTC)
 
 
-def pump(uow_factory: Any, now: datetime, done: Callable[[], bool], seconds: float = 20) -> None:
+def pump(uow_factory: Any, program_id: UUID, now: datetime, done: Callable[[], bool], seconds: float = 20) -> None:
     """Relay the outbox and send due deliveries until `done()`: other tests' endpoints in the same database (or a
     relay in another worker) may take the first turns, so one round is not enough to see a given delivery."""
     deadline = time.monotonic() + seconds
@@ -127,7 +131,7 @@ def pump(uow_factory: Any, now: datetime, done: Callable[[], bool], seconds: flo
         assert time.monotonic() < deadline, "the delivery did not arrive"
         relayed = hooks.relay_outbox(uow_factory, now)
         assert relayed["failed"] == 0
-        hooks.deliver_due(uow_factory, real_now, "w1", FAST, limit=200)
+        hooks.deliver_due(uow_factory, real_now, "w1", FAST, program_id=program_id)
         time.sleep(0.02)
 
 
@@ -141,7 +145,7 @@ def test_an_event_reaches_the_receiver_signed_by_standard_webhooks_and_only_matc
         add_endpoint(uow_factory, program_id, other, now, ["points.*"])  # does not want member events
         member = enrol(uow_factory, program_id, now, external_ref="hook-1")
         # Other tests' endpoints (same database) may hold the first due deliveries: send until this one arrived.
-        pump(uow_factory, now, lambda: any(r["payload"]["data"].get("member_id") == str(member)
+        pump(uow_factory, program_id, now, lambda: any(r["payload"]["data"].get("member_id") == str(member)
                                            for r in receiver.received))  # fmt: skip
     finally:
         other.close()
@@ -163,9 +167,8 @@ def test_a_tampered_signature_is_refused_by_the_receiver(uow_factory, program_id
     add_endpoint(uow_factory, program_id, receiver, now, ["*"])
     receiver.secret = hooks.new_secret()  # the receiver holds another secret than the one we sign with
     enrol(uow_factory, program_id, now)
-    hooks.relay_outbox(uow_factory, now)
-    hooks.deliver_due(uow_factory, real_now, "w1", FAST)
-    assert receiver.rejected and not receiver.received
+    pump(uow_factory, program_id, now, lambda: bool(receiver.rejected))
+    assert not receiver.received
 
 
 def test_failed_attempts_back_off_on_the_schedule_then_fail_and_a_redelivery_sends_again(
@@ -183,33 +186,33 @@ def test_failed_attempts_back_off_on_the_schedule_then_fail_and_a_redelivery_sen
         [found] = deliveries(uow_factory, program_id, endpoint)
         return found
 
-    hooks.deliver_due(uow_factory, clock, "w1", policy)
+    hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
     assert state()["attempts"] == 1 and state()["status"] == "pending"
     assert state()["next_attempt_at"] == (now + timedelta(seconds=5)).isoformat()
-    hooks.deliver_due(uow_factory, clock, "w1", policy)  # not due yet: nothing is sent
+    hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)  # not due yet: nothing is sent
     assert state()["attempts"] == 1
     for step, attempts in ((timedelta(seconds=5), 2), (timedelta(minutes=5), 3)):
         clock.advance(seconds=step.total_seconds() - 1)
-        hooks.deliver_due(uow_factory, clock, "w1", policy)
+        hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
         assert state()["attempts"] == attempts - 1, "a second early"
         clock.advance(seconds=1)
-        hooks.deliver_due(uow_factory, clock, "w1", policy)
+        hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
         assert state()["attempts"] == attempts
     clock.advance(minutes=30)
-    hooks.deliver_due(uow_factory, clock, "w1", policy)
+    hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
     done = state()
     assert done["status"] == "failed" and done["attempts"] == 4 and done["next_attempt_at"] is None
     assert [a["status_code"] for a in done["attempt_log"]] == [500, 500, 500, 500]
     assert "HTTP 500" in done["attempt_log"][0]["error"]
     clock.advance(hours=10)
-    hooks.deliver_due(uow_factory, clock, "w1", policy)
+    hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
     assert state()["attempts"] == 4  # spent: no more automatic tries
 
     receiver.status = 200
     assert hooks.redeliver(uow_factory(), program_id, UUID(endpoint), clock(), delivery_id=UUID(done["id"])) == {
         "requeued": 1
     }
-    hooks.deliver_due(uow_factory, clock, "w1", policy)
+    hooks.deliver_due(uow_factory, clock, "w1", policy, program_id=program_id)
     again = state()
     assert again["status"] == "succeeded" and again["attempts"] == 5
     assert len(receiver.received) == 1
@@ -224,14 +227,16 @@ def test_an_endpoint_failing_long_and_often_enough_is_disabled_with_an_event(uow
     for i in range(3):
         enrol(uow_factory, program_id, now, external_ref=f"dead-{i}")
     hooks.relay_outbox(uow_factory, now)
-    hooks.deliver_due(uow_factory, clock, "w1", FAST)  # 3 failures within a second: not yet an hour
+    hooks.deliver_due(
+        uow_factory, clock, "w1", FAST, program_id=program_id
+    )  # 3 failures within a second: not yet an hour
     view = hooks.get_endpoint(uow_factory(), program_id, UUID(endpoint))
     assert view["enabled"] and view["consecutive_failures"] == 3
     clock.advance(minutes=5, seconds=5)  # everything due again, an hour not yet over
-    hooks.deliver_due(uow_factory, clock, "w1", FAST)
+    hooks.deliver_due(uow_factory, clock, "w1", FAST, program_id=program_id)
     assert hooks.get_endpoint(uow_factory(), program_id, UUID(endpoint))["enabled"]
     clock.advance(hours=1)
-    result = hooks.deliver_due(uow_factory, clock, "w1", FAST)
+    result = hooks.deliver_due(uow_factory, clock, "w1", FAST, program_id=program_id)
     assert result["disabled"] == 1
     view = hooks.get_endpoint(uow_factory(), program_id, UUID(endpoint))
     assert not view["enabled"] and "failed attempts in a row" in view["disabled_reason"]
@@ -240,11 +245,11 @@ def test_an_endpoint_failing_long_and_often_enough_is_disabled_with_an_event(uow
     assert len(events) == 1 and events[0]["payload"]["webhook_id"] == endpoint
     # a disabled endpoint's pending deliveries wait; enabling again clears the count and resumes them
     clock.advance(hours=20)
-    assert hooks.deliver_due(uow_factory, clock, "w1", FAST)["attempted"] == 0
+    assert hooks.deliver_due(uow_factory, clock, "w1", FAST, program_id=program_id)["attempted"] == 0
     receiver.status = 200
     view = hooks.update_endpoint(uow_factory(), program_id, UUID(endpoint), {"enabled": True}, clock())
     assert view["enabled"] and view["consecutive_failures"] == 0 and view["disabled_reason"] is None
-    hooks.deliver_due(uow_factory, clock, "w1", FAST)
+    hooks.deliver_due(uow_factory, clock, "w1", FAST, program_id=program_id)
     statuses = sorted(d["status"] for d in deliveries(uow_factory, program_id, endpoint))
     assert statuses.count("succeeded") >= 1
 
@@ -260,10 +265,10 @@ def test_a_claimed_delivery_is_anothers_only_after_the_lease_lapses(uow_factory,
         uow.commit()
     assert [c for c in claimed if str(c["endpoint_id"]) == endpoint]
     clock.advance(seconds=FAST.lease.total_seconds() - 1)
-    hooks.deliver_due(uow_factory, clock, "B", FAST)
+    hooks.deliver_due(uow_factory, clock, "B", FAST, program_id=program_id)
     assert not receiver.received
     clock.advance(seconds=2)
-    hooks.deliver_due(uow_factory, clock, "B", FAST)
+    hooks.deliver_due(uow_factory, clock, "B", FAST, program_id=program_id)
     [done] = deliveries(uow_factory, program_id, endpoint)
     assert done["status"] == "succeeded" and done["attempts"] == 2  # A's attempt is counted, never logged
     assert [(a["number"], a["worker"]) for a in done["attempt_log"]] == [(2, "B")]
@@ -291,7 +296,7 @@ def test_attempts_are_append_only(uow_factory, program_id, receiver, engine):
         with engine.connect() as conn:
             return conn.execute(attempts).first() is not None
 
-    pump(uow_factory, now, attempted)
+    pump(uow_factory, program_id, now, attempted)
     with pytest.raises(Exception, match=r"append-only|append_only"), engine.begin() as conn:
         conn.execute(t.webhook_attempts.update().where(t.webhook_attempts.c.program_id == program_id)
                      .values(status_code=200))  # fmt: skip

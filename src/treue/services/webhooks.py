@@ -247,17 +247,18 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) 
 
 
 def deliver_due(uow_factory: UnitOfWorkFactory, clock: Callable[[], datetime], worker: str,
-                policy: DeliveryPolicy | None = None, limit: int = 20,
-                client: httpx.Client | None = None) -> dict[str, int]:  # fmt: skip
+                policy: DeliveryPolicy | None = None, limit: int = 20, client: httpx.Client | None = None,
+                program_id: UUID | None = None) -> dict[str, int]:  # fmt: skip
     """Claim due deliveries (one transaction), POST each outside any transaction, record each outcome in its own.
 
     A claim is a lease: if this process dies mid-request, the delivery becomes claimable again when
     `policy.lease` has passed and another worker sends it (a receiver may thus see a webhook-id twice).
+    With `program_id`, only that programme's deliveries are claimed.
     """
     policy = policy or DeliveryPolicy()
     now = clock()
     with uow_factory() as uow:
-        claimed = uow.webhooks.claim_due(now, limit, worker, now + policy.lease)
+        claimed = uow.webhooks.claim_due(now, limit, worker, now + policy.lease, program_id)
         uow.commit()
     done = {"attempted": 0, "succeeded": 0, "failed": 0, "disabled": 0}
     if not claimed:

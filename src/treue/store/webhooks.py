@@ -54,7 +54,8 @@ class Webhooks:
                 added += 1
         return added
 
-    def claim_due(self, now: datetime, limit: int, owner: str, lease_until: datetime) -> list[dict[str, Any]]:
+    def claim_due(self, now: datetime, limit: int, owner: str, lease_until: datetime,
+                  program_id: UUID | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """Due pending deliveries of enabled endpoints whose lease is free or lapsed; each is leased to `owner`
         and its attempt counted now, so a worker killed mid-request leaves a numbered gap, never a duplicate.
         On PostgreSQL rows another worker is claiming are skipped (SKIP LOCKED)."""
@@ -67,6 +68,8 @@ class Webhooks:
             .limit(limit)
             .with_for_update(of=D, skip_locked=True)
         )  # fmt: skip
+        if program_id is not None:
+            query = query.where(D.c.program_id == program_id)
         keys = [(r.program_id, r.id) for r in self.conn.execute(query)]
         claimed = []
         for program_id, delivery_id in keys:
