@@ -141,6 +141,9 @@ def build(api: Api, now) -> World:
     ids |= {"mission_code": "a-secret-mission", "streak_code": "a-secret-streak", "badge_code": "a-secret-badge",
             "instant_win_code": "a-secret-win"}  # fmt: skip
     secrets += ["a-secret-mission", "a-secret-streak", "a-secret-badge", "a-secret-win", "AliceSecretNick"]
+    # notifications (issue 8)
+    # segments, offers, recommendations, surveys (issue 8)
+    # privacy and security (issue 10)
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -226,6 +229,9 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
                                "prizes": [{"code": "p", "probability": "100", "points": 10**6}]},
         "PATCH /instant-wins/{instant_win_code}": {"active": False, "points_budget": 10**9},
         "POST /members/{member_id}/leaderboard-consent": {"consented": False, "nickname": "mallory"},
+        # notifications (issue 8)
+        # segments, offers, recommendations, surveys (issue 8)
+        # privacy and security (issue 10)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

@@ -23,12 +23,15 @@ from treue.api.routes import (
     exports,
     gamification,
     members,
+    notifications,
     partners,
+    privacy,
     programs,
     purchases,
     referrals,
     rewards,
     rules,
+    segments,
     shops,
     simulation,
     tiers,
@@ -83,6 +86,9 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
         cards,  # issue 11
         referrals,  # issue 7
         gamification,  # issue 7
+        notifications,  # issue 8
+        segments,  # issue 8
+        privacy,  # issue 10
     ):
         app.include_router(module.router, prefix="/api/v1")
     from treue.web import mount  # the admin dashboard (/admin) and member portal (/portal), HTML

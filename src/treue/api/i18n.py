@@ -132,6 +132,9 @@ TITLES: dict[str, dict[str, str]] = {
     "instant_win_not_found": {"en": "Instant-win campaign not found", "de": "Sofortgewinn-Aktion nicht gefunden"},
     "instant_win_exists": {"en": "An instant-win campaign with this code exists already",
                            "de": "Eine Sofortgewinn-Aktion mit diesem Code existiert bereits"},
+    # notifications (issue 8)
+    # segments, offers, recommendations, surveys (issue 8)
+    # privacy and security (issue 10)
     # web (issue 9)
     "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},
     "sign_in_locked": {"en": "Too many failed sign-ins; try again later",

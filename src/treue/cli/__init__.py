@@ -20,11 +20,14 @@ from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.cli.exports import exports as exports_app
 from treue.cli.gamification import gamification as gamification_app
+from treue.cli.notifications import notifications as notifications_app
 from treue.cli.partners import partners as partners_app
 from treue.cli.partners import settle
+from treue.cli.privacy import privacy as privacy_app
 from treue.cli.referrals import referrals as referrals_app
 from treue.cli.rules import events as events_app
 from treue.cli.rules import rules as rules_app
+from treue.cli.segments import segments as segments_app
 from treue.cli.simulate import simulate
 from treue.cli.staff import staff as staff_app
 from treue.cli.tiers import tiers as tiers_app
@@ -55,7 +58,8 @@ for sub, name in ((programs, "programs"), (members, "members"), (purchases, "pur
                   (events_app, "events"), (tiers_app, "tiers"), (checkout_app, "checkout"), (club_app, "club"),
                   (analytics_app, "analytics"), (staff_app, "staff"), (partners_app, "partners"),
                   (worker_app, "worker"), (tills_app, "till"), (exports_app, "export"), (cards_app, "cards"),
-                  (referrals_app, "referrals"), (gamification_app, "missions")):  # fmt: skip
+                  (referrals_app, "referrals"), (gamification_app, "missions"), (notifications_app, "notifications"),
+                  (segments_app, "segments"), (privacy_app, "privacy")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
 app.command("settle")(settle)

@@ -451,3 +451,12 @@ class InstantWinNotFound(NotFound):
 
 class InstantWinExists(Conflict):
     code = "instant_win_exists"
+
+
+# -- notifications (issue 8) -------------------------------------------------------------------------------
+
+
+# -- segments, offers, recommendations, surveys (issue 8) ---------------------------------------------------
+
+
+# -- privacy and security (issue 10) ------------------------------------------------------------------------

@@ -74,3 +74,6 @@ STREAK_MILESTONE_REACHED = "streak.milestone_reached"
 STREAK_MILESTONE_REVERSED = "streak.milestone_reversed"
 INSTANT_WIN_DRAWN = "instant_win.drawn"  # every draw, won or not (the audit trail is in the draws table)
 INSTANT_WIN_WON = "instant_win.won"
+# Notifications (issue 8)
+# Segments, offers, recommendations, surveys (issue 8)
+# Privacy and security (issue 10)

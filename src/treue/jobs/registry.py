@@ -57,6 +57,9 @@ def _referrals(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -
 
 # gamification (issue 7)
 # card-linked earning (issue 11)
+# notifications (issue 8)
+# segments (issue 8)
+# privacy (issue 10)
 
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
                         "clv": _clv, "referrals": _referrals}  # fmt: skip

@@ -40,6 +40,9 @@ class UnitOfWork(Protocol):
     cards: Any  # linked payment cards, card feeds, offers (treue.store.cards.Cards)
     referrals: Any  # referrals and moderation (treue.store.referrals.Referrals)
     gamification: Any  # missions, streaks, badges, instant wins (treue.store.gamification.Gamification)
+    notifications: Any  # triggers, templates, consents, inbox, deliveries (treue.store.notifications.Notifications)
+    segments: Any  # segments, targeted offers, surveys (treue.store.segments.Segments)
+    privacy: Any  # GDPR export and erasure, retention (treue.store.privacy.Privacy)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

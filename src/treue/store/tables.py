@@ -1553,3 +1553,9 @@ leaderboard_consents = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
 )
+
+# --- notifications (issue 8) ---
+
+# --- segments, offers, recommendations, surveys (issue 8) ---
+
+# --- privacy and security (issue 10) ---

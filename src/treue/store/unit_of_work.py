@@ -19,9 +19,12 @@ from treue.store.club import Club
 from treue.store.database import READ_ONLY
 from treue.store.exports import Exports
 from treue.store.gamification import Gamification
+from treue.store.notifications import Notifications
 from treue.store.partners import Partners
+from treue.store.privacy import Privacy
 from treue.store.referrals import Referrals
 from treue.store.rules import Events, Rules
+from treue.store.segments import Segments
 from treue.store.shops import Shops
 from treue.store.simulation import SimulationSource
 from treue.store.staff import Staff
@@ -83,6 +86,9 @@ class SqlUnitOfWork:
             self.cards = Cards(conn, self.batch)  # linked payment cards, card feeds, offers (issue 11)
             self.referrals = Referrals(conn, self.batch)  # referrals and moderation (issue 7)
             self.gamification = Gamification(conn, self.batch)  # missions, streaks, badges, instant wins (issue 7)
+            self.notifications = Notifications(conn, self.batch)  # triggers, templates, consents, inbox (issue 8)
+            self.segments = Segments(conn, self.batch)  # segments, targeted offers, surveys (issue 8)
+            self.privacy = Privacy(conn, self.batch)  # GDPR export and erasure, retention (issue 10)
         return self
 
     def __exit__(self, *exc: object) -> None:
