@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from psycopg.types.json import set_json_dumps
+import orjson
+from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -32,6 +33,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", False)
     set_json_dumps(dumps)  # psycopg's own JSON adapter (used by the batched inserts): orjson, not json
+    set_json_loads(orjson.loads)  # and reading JSON columns (purchase lines, explanations): several times faster
     return create_engine(resolved, json_serializer=dumps, **kwargs)
 
 
