@@ -24,6 +24,7 @@ import pytest
 from tests.integration.helpers import buy, enrol
 from tests.integration.web_helpers import PASSWORD, Inbox, free_port, smtp_server
 from treue.services.programs import create_program
+from treue.services.rewards import create_reward
 from treue.services.staff import add_staff
 from treue.store.database import make_engine
 from treue.store.migrate import migrate
@@ -91,6 +92,8 @@ def _seed(url: str) -> tuple[UUID, str, dict[str, str]]:
     member = enrol(uow, program_id, earlier, first_name="Lena", last_name="Koch", email=MEMBER_EMAIL, locale="en")
     buy(uow, program_id, member, "249.00", earlier, external_order_id="B-1001")
     buy(uow, program_id, member, "59.90", earlier, external_order_id="B-1002", partner="acme")
+    create_reward(uow(), program_id, {"name": {"de": "Kaffee", "en": "Coffee"}, "type": "free_product",
+                                      "cost_points": 100, "sku": "COFFEE", "stock": 10}, earlier)  # fmt: skip
     with uow() as tx:
         card = str(tx.members.get(program_id, member)["card_number"])
     engine.dispose()
@@ -157,8 +160,8 @@ def sign_in(page: Any, site: Site, role: str) -> None:
 
 
 NAVIGATION = {  # what each role finds in the main navigation
-    "owner": {"Overview", "Members", "Card look-up", "Rules"},
-    "manager": {"Overview", "Members", "Card look-up", "Rules"},
+    "owner": {"Overview", "Members", "Card look-up", "Set-up", "Rules"},
+    "manager": {"Overview", "Members", "Card look-up", "Set-up", "Rules"},
     "support": {"Overview", "Members", "Card look-up"},
     "analyst": {"Overview", "Rules"},
     "partner": {"Overview", "Card look-up"},
@@ -184,6 +187,9 @@ def test_each_role_signs_in_and_sees_only_what_it_may(page: Any, site: Site, rol
             shot(page, "admin-forbidden")
     page.goto(f"{site.url}/admin/rules")
     expected = "Rules" if "Rules" in NAVIGATION[role] else "Not allowed"
+    assert page.get_by_role("heading", level=1).inner_text() == expected
+    page.goto(f"{site.url}/admin/rewards")
+    expected = "Rewards" if "Set-up" in NAVIGATION[role] else "Not allowed"
     assert page.get_by_role("heading", level=1).inner_text() == expected
 
     page.goto(f"{site.url}/admin")
@@ -277,3 +283,117 @@ def test_a_member_signs_in_with_the_emailed_code_and_sees_the_card(browser: Any,
         shot(phone, "portal-card")
     finally:
         context.close()
+
+
+def test_the_overview_draws_its_charts_under_the_content_security_policy(page: Any, site: Site):
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if message.type == "error" else None)
+    sign_in(page, site, "analyst")
+    for chart in ("points", "liability", "tiers"):
+        page.locator(f'canvas[data-chart="{chart}"][data-drawn]').wait_for()  # Chart.js ran: static files only
+    assert page.locator('[data-kpi="active"]').inner_text() == "1"
+    assert page.locator("table.heatmap td").count() >= 1
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Liability per month").click()
+    assert download.value.suggested_filename.startswith("treue-liability-")
+    assert not [text for text in refused if "Content Security Policy" in text], refused
+    shot(page, "admin-overview-charts")
+
+
+def test_a_manager_sets_the_programme_up_through_the_forms(page: Any, site: Site):
+    sign_in(page, site, "manager")
+    page.get_by_role("link", name="Set-up").click()
+    page.get_by_role("link", name="New reward").click()
+    page.get_by_label("Name (English)").fill("Cinema ticket")
+    page.get_by_label("Name (German)").fill("Kinokarte")
+    page.get_by_label("Type").select_option(label="Experience")
+    page.get_by_label("Stock (empty: unlimited)").fill("20")
+    page.get_by_role("button", name="Save reward").click()  # no cost: refused, the message next to the field
+    assert page.locator("#f-cost_points-error").inner_text() == "Required."
+    assert page.get_by_label("Name (English)").input_value() == "Cinema ticket"
+    shot(page, "admin-reward-form-error")
+    page.get_by_label("Cost in points").fill("150")
+    page.get_by_role("button", name="Save reward").click()
+    page.wait_for_url(f"{site.url}/admin/rewards?saved=1")
+    assert "Cinema ticket" in page.locator('[data-table="rewards"]').inner_text()
+    shot(page, "admin-rewards")
+
+    page.get_by_role("navigation", name="Set-up").get_by_role("link", name="Tiers").click()
+    for row, (code, name, threshold) in enumerate([("basis", "Basis", "0"), ("gold", "Gold", "1000.00")], start=1):
+        page.get_by_label(f"Code, tier {row}", exact=True).fill(code)
+        page.get_by_label(f"Name (German), tier {row}", exact=True).fill(name)
+        page.get_by_label(f"Name (English), tier {row}", exact=True).fill(name)
+        page.get_by_label(f"Threshold, tier {row}", exact=True).fill(threshold)
+    page.get_by_role("button", name="Save ladder").click()
+    page.wait_for_url(f"{site.url}/admin/tiers?saved=1")
+    assert page.get_by_label("Code, tier 2", exact=True).input_value() == "gold"
+    shot(page, "admin-tiers")
+
+    page.get_by_role("navigation", name="Set-up").get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="New campaign").click()
+    starts = datetime.now(UTC).date() + timedelta(days=30)  # later: the other tests' points stay as they are
+    page.get_by_label("Id (a-z, 0-9, . _ -)").fill("autumn")
+    page.get_by_label("Name", exact=True).fill("Autumn double points")
+    page.get_by_label("Starts (local date)").fill(starts.isoformat())
+    page.get_by_label("Ends (local date, inclusive)").fill((starts + timedelta(days=30)).isoformat())
+    page.get_by_label("Status").select_option(label="Scheduled")
+    page.get_by_label("Budget in points (empty: none)").fill("50000")
+    page.get_by_label("Rules (JSON list, as in the rule editor)").fill(
+        '[{"id": "autumn-x2", "trigger": "purchase", "effects": [{"type": "multiplier", "factor": "2"}]}]'
+    )
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(f"{site.url}/admin/campaigns/autumn?saved=1")
+    assert page.locator("[data-budget-left]").get_attribute("data-budget-left") == "50000"
+    shot(page, "admin-campaign")
+
+
+def _member_signs_in(phone: Any, site: Site) -> None:
+    phone.goto(f"{site.url}/portal")
+    phone.get_by_label("Email").fill(MEMBER_EMAIL)
+    before = len(site.inbox.codes_for(MEMBER_EMAIL))
+    phone.get_by_role("button", name="Send me a code").click()
+    phone.get_by_label("Code from the email").wait_for()
+    deadline = time.monotonic() + 10
+    while len(site.inbox.codes_for(MEMBER_EMAIL)) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    phone.get_by_label("Code from the email").fill(site.inbox.codes_for(MEMBER_EMAIL)[-1])
+    phone.get_by_role("button", name="Sign in").click()
+    phone.wait_for_url(f"{site.url}/portal/card")
+
+
+def test_a_member_redeems_a_reward_and_shows_the_coupon(browser: Any, site: Site):
+    """Last in this file: it spends 100 of the member's points, which the tests above count."""
+    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(10_000)
+    phone = context.new_page()
+    try:
+        _member_signs_in(phone, site)
+        phone.get_by_role("link", name="Rewards").click()
+        coffee = phone.locator("li[data-affordable]", has_text="Coffee")
+        assert coffee.get_attribute("data-affordable") == "yes"
+        shot(phone, "portal-rewards")
+        phone.get_by_role("button", name="Redeem Coffee").click()
+        phone.wait_for_url("**/portal/coupons/*?new=1")
+        code = phone.locator("[data-coupon]").get_attribute("data-coupon")
+        assert code and phone.locator(".qr svg").is_visible()
+        assert "Show this coupon at the till." in phone.get_by_role("status").inner_text()
+        shot(phone, "portal-coupon")
+        phone.get_by_role("link", name="My coupons", exact=True).click()
+        assert code in phone.locator("main").inner_text()
+        phone.get_by_role("link", name="My card", exact=True).click()
+        assert phone.locator('[data-balance="available"]').inner_text() == "208"
+    finally:
+        context.close()
+
+
+def test_support_cancels_the_redemption_on_the_profile(page: Any, site: Site):
+    """After the member's redemption above: support gives the points back, with a reason."""
+    sign_in(page, site, "support")
+    page.goto(f"{site.url}/admin/members?q=koch")
+    page.get_by_role("link", name="Lena Koch").click()
+    assert page.locator('[data-balance="available"]').inner_text() == "208"
+    page.get_by_label("Reason", exact=True).last.fill("changed her mind")
+    page.get_by_role("button", name="Cancel redemption").click()
+    assert "100 points are back" in page.get_by_role("status").first.inner_text()
+    assert page.locator('[data-balance="available"]').inner_text() == "308"
+    shot(page, "admin-member-support")

@@ -142,7 +142,22 @@ def build(api: Api, now) -> World:
             "instant_win_code": "a-secret-win"}  # fmt: skip
     secrets += ["a-secret-mission", "a-secret-streak", "a-secret-badge", "a-secret-win", "AliceSecretNick"]
     # notifications (issue 8)
+    from treue.services.webhooks import relay_outbox  # the welcome notice lands in A's member's inbox
+
+    relay_outbox(api.uow, now)
+    note = a.admin.get(f"/members/{member['id']}/inbox")["messages"][0]
+    a.admin.ok("PUT", "/notifications/templates", status=200, json={"trigger": "welcome", "channel": "email",
+                                                                     "locale": "de", "subject": "A-secret-subject",
+                                                                     "text": "Hallo"})  # fmt: skip
+    ids["message_id"], secrets = note["id"], [*secrets, note["id"], "A-secret-subject"]
     # segments, offers, recommendations, surveys (issue 8)
+    a.admin.post("/segments", {"code": "a-secret-segment", "name": "A", "kind": "static"})
+    a.admin.post("/segments/a-secret-segment/members", {"members": [member["id"]]}, status=200)
+    a.admin.post("/surveys", {"code": "a-secret-survey", "name": "A"})
+    a.pos.post("/surveys/a-secret-survey/responses", {"member_id": member["id"], "score": 9,
+                                                      "comment": "a-secret-comment"})  # fmt: skip
+    ids |= {"segment_code": "a-secret-segment", "survey_code": "a-secret-survey"}
+    secrets += ["a-secret-segment", "a-secret-survey", "a-secret-comment"]
     # privacy and security (issue 10)
     return World(a, b, ids, secrets, "A-ORDER-1")
 
@@ -230,7 +245,19 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "PATCH /instant-wins/{instant_win_code}": {"active": False, "points_budget": 10**9},
         "POST /members/{member_id}/leaderboard-consent": {"consented": False, "nickname": "mallory"},
         # notifications (issue 8)
+        "PUT /notifications/settings": {"weekly_marketing_cap": 0, "triggers": {"welcome": {"enabled": False}}},
+        "PUT /notifications/templates": {"trigger": "welcome", "channel": "email", "locale": "de",
+                                         "subject": "B", "text": "B"},
+        "POST /notifications/templates/reset": {"trigger": "welcome", "channel": "email", "locale": "de"},
+        "POST /notifications/templates/preview": {"trigger": "welcome", "channel": "email", "locale": "de"},
+        "POST /members/{member_id}/notifications/consents": {"channel": "email", "granted": True},
+        "POST /notifications/messages/{message_id}/bounce": {"reason": "x", "permanent": True},
         # segments, offers, recommendations, surveys (issue 8)
+        "POST /segments": {"code": "b-segment", "name": "B", "kind": "static"},
+        "POST /segments/{segment_code}/refresh": {"member_ids": [member]},
+        "POST /segments/{segment_code}/members": {"members": [member, other], "mode": "replace"},
+        "POST /surveys": {"code": "b-survey", "name": "B"},
+        "POST /surveys/{survey_code}/responses": {"member_id": member, "score": 0, "comment": "b"},
         # privacy and security (issue 10)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},

@@ -119,7 +119,7 @@ def test_an_offer_compiles_into_a_campaign_with_one_rule():
     assert [(c.per.value, c.awards) for c in campaign.caps] == [("lifetime", 3)]
     unconditional = parse_offer({**OFFER, "activation_required": False, "kind": "targeted"})
     assert unconditional.rule_condition() is None
-    for bad in ({"code": "Bad Code"}, {"effects": [{"type": "grant_reward", "reward": "x"}]}, {"extra": 1},
+    for bad in ({"code": "Bad Code"}, {"effects": [{"type": "badge", "badge": "x"}]}, {"extra": 1},
                 {"limit_per_member": 0}):  # fmt: skip
         with pytest.raises(InvalidInput):
             parse_offer({**OFFER, **bad})

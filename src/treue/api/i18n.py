@@ -133,7 +133,23 @@ TITLES: dict[str, dict[str, str]] = {
     "instant_win_exists": {"en": "An instant-win campaign with this code exists already",
                            "de": "Eine Sofortgewinn-Aktion mit diesem Code existiert bereits"},
     # notifications (issue 8)
+    "template_invalid": {"en": "The template is not valid", "de": "Die Vorlage ist ungültig"},
+    "template_unsafe": {"en": "The template does something that is not allowed",
+                        "de": "Die Vorlage enthält nicht erlaubten Code"},
+    "notification_token_invalid": {"en": "The link is unknown or has expired",
+                                   "de": "Der Link ist unbekannt oder abgelaufen"},
     # segments, offers, recommendations, surveys (issue 8)
+    "segment_not_found": {"en": "Segment not found", "de": "Segment nicht gefunden"},
+    "segment_exists": {"en": "A segment with this code exists already",
+                       "de": "Ein Segment mit diesem Code existiert bereits"},
+    "segment_not_static": {"en": "Members can be imported into static segments only",
+                           "de": "Mitglieder können nur in statische Segmente importiert werden"},
+    "survey_not_found": {"en": "Survey not found", "de": "Umfrage nicht gefunden"},
+    "survey_exists": {"en": "A survey with this code exists already",
+                      "de": "Eine Umfrage mit diesem Code existiert bereits"},
+    "survey_closed": {"en": "The survey is closed", "de": "Die Umfrage ist geschlossen"},
+    "survey_answered": {"en": "The member has answered this survey already",
+                        "de": "Das Mitglied hat diese Umfrage bereits beantwortet"},
     # privacy and security (issue 10)
     # web (issue 9)
     "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},

@@ -12,6 +12,7 @@ transaction after the rollback, so a retry gets the same answer.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,7 @@ def run(ctx: Context, body: bytes, handler: Handler, status: int = 201) -> JSONR
             else:
                 uow.idempotency.add(_row(ctx, key, fingerprint, status, result))
                 uow.commit()
+                _crash_after_commit()
                 return FastJSONResponse(result, status_code=status)
         # The use case refused: its transaction is rolled back; remember the refusal.
         response = domain_problem(failure, ctx.request)
@@ -81,6 +83,15 @@ def run(ctx: Context, body: bytes, handler: Handler, status: int = 201) -> JSONR
     finally:
         with _lock:
             _in_flight.discard(token)
+
+
+def _crash_after_commit() -> None:
+    """Test hook (off unless TREUE_TEST_CRASH_AFTER_COMMIT names a file): if that file exists, delete it and die
+    at once, after the commit and before the response, as a crashed server would (tests/reliability)."""
+    flag = os.environ.get("TREUE_TEST_CRASH_AFTER_COMMIT")
+    if flag and os.path.exists(flag):
+        os.remove(flag)
+        os._exit(86)
 
 
 def _row(ctx: Context, key: str, fingerprint: str, status: int, body: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`treue worker`: outbound delivery (webhooks, the event stream) and high-volume purchase intake.
 
 `treue worker run` is the long-running process: it relays the outbox (webhook deliveries, NATS when
-TREUE_NATS_URL is set) and sends due webhook attempts. Run as many as you like: each delivery attempt is claimed
+TREUE_NATS_URL is set, queued notifications) and sends due webhook attempts and notifications (email over SMTP,
+push as the event notification.push). Run as many as you like: each delivery attempt is claimed
 by one worker under a lease. `treue worker webhooks ...` manages a programme's endpoints and delivery log.
 """
 
@@ -19,8 +20,10 @@ import typer
 
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.domain.webhooks import DeliveryPolicy
+from treue.services import notifications as notices
 from treue.services import streams
 from treue.services import webhooks as cases
+from treue.services.mail import mailer_from_env
 
 worker = typer.Typer(help="Outbound delivery: webhooks and event streams.", no_args_is_help=True)
 webhooks = typer.Typer(help="A programme's webhook endpoints and their delivery log.", no_args_is_help=True)
@@ -55,6 +58,7 @@ def run(once: bool = typer.Option(False, "--once", help="one round, then exit"),
     policy = policy_from_env(lease or None)
     me = name or f"{socket.gethostname()}:{os.getpid()}"
     publisher = streams.publisher_from_env()
+    mailer = mailer_from_env()  # notifications (issue 8): TREUE_SMTP_URL or TREUE_SMTP_HOST/PORT
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -67,10 +71,11 @@ def run(once: bool = typer.Option(False, "--once", help="one round, then exit"),
     while not stopping:
         relayed = cases.relay_outbox(uow(), now(), publisher=publisher)
         sent = cases.deliver_due(uow(), now, me, policy, limit=batch)
+        mailed = notices.send_due(uow(), now, me, mailer, limit=batch)
         if once:
-            emit({"relay": relayed, "deliveries": sent})
+            emit({"relay": relayed, "deliveries": sent, "notifications": mailed})
             break
-        if not relayed["relayed"] and not sent["attempted"]:
+        if not relayed["relayed"] and not sent["attempted"] and not mailed["attempted"]:
             time.sleep(poll)
     if publisher is not None:
         publisher.close()

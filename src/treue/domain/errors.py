@@ -454,9 +454,57 @@ class InstantWinExists(Conflict):
 
 
 # -- notifications (issue 8) -------------------------------------------------------------------------------
+class TemplateInvalid(DomainError):
+    """A notification template does not parse or does not render with the trigger's sample data."""
+
+    code = "template_invalid"
+    status = 422
+
+
+class TemplateUnsafe(DomainError):
+    """A notification template tries what the Jinja2 sandbox forbids (private attributes, unsafe calls)."""
+
+    code = "template_unsafe"
+    status = 422
+
+
+class NotificationTokenInvalid(NotFound):
+    """A confirmation or unsubscribe link that is unknown or expired."""
+
+    code = "notification_token_invalid"
 
 
 # -- segments, offers, recommendations, surveys (issue 8) ---------------------------------------------------
+class SegmentNotFound(NotFound):
+    code = "segment_not_found"
+
+
+class SegmentExists(Conflict):
+    code = "segment_exists"
+
+
+class SegmentNotStatic(Conflict):
+    """Members are imported into static segments only; a dynamic segment's members follow its condition."""
+
+    code = "segment_not_static"
+
+
+class SurveyNotFound(NotFound):
+    code = "survey_not_found"
+
+
+class SurveyExists(Conflict):
+    code = "survey_exists"
+
+
+class SurveyClosed(Conflict):
+    code = "survey_closed"
+
+
+class SurveyAnswered(Conflict):
+    """The member answered this survey already (once, or once in this month/quarter/year by its `repeat`)."""
+
+    code = "survey_answered"
 
 
 # -- privacy and security (issue 10) ------------------------------------------------------------------------

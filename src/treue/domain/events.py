@@ -75,5 +75,9 @@ STREAK_MILESTONE_REVERSED = "streak.milestone_reversed"
 INSTANT_WIN_DRAWN = "instant_win.drawn"  # every draw, won or not (the audit trail is in the draws table)
 INSTANT_WIN_WON = "instant_win.won"
 # Notifications (issue 8)
+NOTIFICATION_PUSH = "notification.push"  # a push notification for the merchant's provider (via webhooks)
 # Segments, offers, recommendations, surveys (issue 8)
+SEGMENT_CREATED = "segment.created"
+SEGMENT_REFRESHED = "segment.refreshed"  # payload: segment, members, added, removed (only when it changed)
+SURVEY_ANSWERED = "survey.answered"  # also the custom event that rules and the NPS KPI read (attribute `nps`)
 # Privacy and security (issue 10)

@@ -16,7 +16,10 @@ counted in the campaign KPIs.
 
 A member's relation to an offer goes shown -> activated -> used (`OfferState`). Targeted offers (personal
 coupons or bonus-points offers shown to a segment, issue 8) are the same thing without the card-linked
-condition (`kind` "targeted", `card_linked: false`).
+condition (`kind` "targeted", `card_linked: false`) and with a `segment`: the campaign's audience then also asks
+`"<segment>" in member.segments`, so only the segment's members see it, may activate it and get it. A personal
+coupon is a `grant_coupon` (or `grant_reward`) effect: the coupon is issued with the first qualifying purchase
+after the activation.
 """
 
 from __future__ import annotations
@@ -29,12 +32,23 @@ from datetime import datetime
 from typing import Any
 
 from treue.domain.errors import InvalidInput
+from treue.domain.texts import localized
 
 CAMPAIGN_PREFIX = "offer-"
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,57}$")
-EFFECTS = ("cashback_percent", "points_per_amount", "fixed_points", "multiplier")
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+EFFECTS = (
+    "cashback_percent",
+    "points_per_amount",
+    "points_per_item",
+    "fixed_points",
+    "multiplier",
+    "grant_coupon",
+    "grant_reward",
+)
 FIELDS = ("code", "kind", "name", "description", "partners", "starts", "ends", "effects", "limit_per_member",
-          "activation_required", "card_linked", "audience", "condition", "min_purchase", "budget", "status")  # fmt: skip
+          "activation_required", "card_linked", "audience", "condition", "min_purchase", "budget", "status",
+          "segment")  # fmt: skip
 
 
 class OfferKind(enum.StrEnum):
@@ -68,18 +82,6 @@ def check_code(code: Any) -> str:
     return code
 
 
-def _names(value: Any, field: str, required: bool) -> dict[str, str]:
-    if value is None and not required:
-        return {}
-    if isinstance(value, str) and value.strip():
-        return {"de": value, "en": value}
-    if not isinstance(value, Mapping) or not value or any(k not in ("de", "en") for k in value):
-        raise InvalidInput(f'{field} is text or {{"de": ..., "en": ...}}', field=field)
-    if any(not isinstance(v, str) or not v.strip() or len(v) > 500 for v in value.values()):
-        raise InvalidInput(f"{field}: each text is 1 to 500 characters", field=field)
-    return dict(value)
-
-
 @dataclass(frozen=True, slots=True)
 class OfferSpec:
     """An offer as defined (its window and effects are checked when its campaign is parsed)."""
@@ -100,6 +102,7 @@ class OfferSpec:
     min_purchase: str | int | None = None
     budget: int | None = None
     status: str = "active"
+    segment: str | None = None  # targeted offers (issue 8): shown to, activated and used by this segment only
 
     @property
     def campaign_id(self) -> str:
@@ -114,6 +117,13 @@ class OfferSpec:
             parts.append(f'"{self.code}" in member.offers')
         if self.condition:
             parts.append(f"(\n{self.condition}\n)")
+        return " && ".join(parts) or None
+
+    def campaign_audience(self) -> str | None:
+        """The audience of the offer's campaign: its own audience and, for a segment's offer, membership."""
+        parts = [f'"{self.segment}" in member.segments'] if self.segment else []
+        if self.audience:
+            parts.append(f"(\n{self.audience}\n)")
         return " && ".join(parts) or None
 
     def campaign_definition(self) -> dict[str, Any]:
@@ -131,8 +141,9 @@ class OfferSpec:
                                     "ends": self.ends, "status": self.status, "rules": [rule]}  # fmt: skip
         if self.limit_per_member is not None:
             campaign["limits"] = {"per_member": [{"per": "lifetime", "awards": self.limit_per_member}]}
-        if self.audience:
-            campaign["audience"] = self.audience
+        audience = self.campaign_audience()
+        if audience:
+            campaign["audience"] = audience
         if self.budget is not None:
             campaign["budget"] = self.budget
         return campaign
@@ -179,15 +190,18 @@ def parse_offer(data: Mapping[str, Any]) -> OfferSpec:
     if status not in ("draft", "scheduled", "active", "ended"):
         raise InvalidInput("status must be draft, scheduled, active or ended", field="status")
     card_linked = data.get("card_linked")
+    segment = data.get("segment")
+    if segment is not None and (not isinstance(segment, str) or not _SEGMENT.match(segment)):
+        raise InvalidInput("segment is a segment code", field="segment")
     return OfferSpec(
-        code=check_code(data.get("code")), kind=kind, name=_names(data.get("name"), "name", True),
-        description=_names(data.get("description"), "description", False),
+        code=check_code(data.get("code")), kind=kind, name=localized(data.get("name"), "name", required=True),
+        description=localized(data.get("description"), "description"),
         partners=tuple(dict.fromkeys(partners)), starts=str(data["starts"]), ends=str(data["ends"]),
         effects=tuple(dict(e) for e in effects), limit_per_member=limit,
         activation_required=data.get("activation_required", True) is not False,
         card_linked=(kind is OfferKind.CARD_LINKED) if card_linked is None else bool(card_linked),
         audience=data.get("audience"), condition=data.get("condition"), min_purchase=data.get("min_purchase"),
-        budget=data.get("budget"), status=status,
+        budget=data.get("budget"), status=status, segment=segment,
     )  # fmt: skip
 
 

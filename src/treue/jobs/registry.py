@@ -58,8 +58,29 @@ def _referrals(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -
 # gamification (issue 7)
 # card-linked earning (issue 11)
 # notifications (issue 8)
+def _notifications(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Expiring-points notices (per lot and threshold), points now available, daily digests, monthly statements;
+    then what is due is sent (as `treue worker run` does; leases keep the two from sending anything twice)."""
+    import os
+
+    from treue.services.mail import mailer_from_env
+    from treue.services.notifications import run_notifications_job, send_due
+
+    queued = run_notifications_job(uow, now, program_id)
+    sent = send_due(uow, lambda: now, f"jobs:{os.getpid()}", mailer_from_env(), limit=500, program_id=program_id)
+    return queued | {"send": sent}
+
+
 # segments (issue 8)
+def _segments(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Dynamic segments recomputed (only the difference written) and product co-occurrence recounted."""
+    from treue.services.recommendations import recompute_all_products
+    from treue.services.segments import refresh_segments
+
+    return refresh_segments(uow, now, program_id) | recompute_all_products(uow, now, program_id)
+
+
 # privacy (issue 10)
 
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
-                        "clv": _clv, "referrals": _referrals}  # fmt: skip
+                        "clv": _clv, "referrals": _referrals, "notifications": _notifications, "segments": _segments}  # fmt: skip

@@ -51,6 +51,7 @@ CONTROL_GROUP = "in the programme's control group: nothing is earned"
 log = logging.getLogger("treue.rules")
 HISTORY_FIELDS = frozenset({"purchase_count", "spend", "*"})
 OFFER_FIELDS = frozenset({"offers", "*"})
+SEGMENT_FIELDS = frozenset({"segments", "*"})  # issue 8: member.segments is read only if a rule asks
 BUDGET_ATTEMPTS = 3
 
 
@@ -109,7 +110,8 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
         earning.member_known = True
     snapshot = MemberSnapshot(str(member_id))
     if needs:
-        snapshot = uow.rules.member_snapshot(program.id, member_id, at, history=history)
+        snapshot = uow.rules.member_snapshot(program.id, member_id, at, history=history,
+                                             segments=bool(needs & SEGMENT_FIELDS))  # fmt: skip
         earning.member_known = True
         if needs & OFFER_FIELDS:  # offers the member activated by then (issue 11): read only if a rule asks
             snapshot = replace(snapshot, offers=uow.cards.activated_offers(program.id, member_id, at))

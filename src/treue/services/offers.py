@@ -21,9 +21,10 @@ from treue.domain.offers import OfferState, member_state, parse_offer
 from treue.domain.programs import Program
 from treue.domain.rules import definitions as d
 from treue.domain.rules.conditions import ConditionFailed
-from treue.domain.rules.context import EventFacts, build_context
+from treue.domain.rules.context import EventFacts, MemberSnapshot, build_context
 from treue.services import rules as rule_cases
 from treue.services.audit import record_audit
+from treue.services.kpis import rate
 from treue.services.partners import require_partner
 from treue.services.ports import UnitOfWork
 from treue.services.views import iso
@@ -37,7 +38,8 @@ def offer_view(row: dict[str, Any], now: datetime, counts: tuple[int, int, int] 
         "partners": row["partners"], "starts_at": iso(row["starts_at"]), "ends_at": iso(row["ends_at"]),
         "effects": definition.get("effects", []), "limit_per_member": row["limit_per_member"],
         "activation_required": row["activation_required"], "card_linked": definition.get("card_linked", True),
-        "audience": definition.get("audience"), "campaign_id": row["campaign_id"], "status": status,
+        "audience": definition.get("audience"), "segment": definition.get("segment"),
+        "campaign_id": row["campaign_id"], "status": status,
         "created_at": iso(row["created_at"]),
     }  # fmt: skip
     if counts is not None:
@@ -55,6 +57,8 @@ def create_offer(uow: UnitOfWork, program_id: UUID, data: dict[str, Any], now: d
         program = uow.programs.get(program_id)
         for partner in spec.partners:
             require_partner(uow, program_id, partner)
+        if spec.segment is not None:
+            uow.segments.get(program_id, spec.segment)  # segment_not_found (404) for an unknown segment
         if uow.cards.offer_exists(program_id, spec.code):
             raise OfferExists(f"an offer with the code {spec.code!r} exists already")
         campaign = d.parse_campaign(definition, timezone=program.timezone, currency=program.currency, valid_from=now)
@@ -88,10 +92,11 @@ def _campaign(uow: UnitOfWork, program: Program, campaign_id: str) -> d.Campaign
 
 
 def _in_audience(uow: UnitOfWork, program: Program, campaign: d.Campaign | None, member_id: UUID,
-                 now: datetime) -> bool:  # fmt: skip
+                 now: datetime, snapshot: MemberSnapshot | None = None) -> bool:  # fmt: skip
     if campaign is None or campaign.audience is None:
         return True
-    snapshot = uow.rules.member_snapshot(program.id, member_id, now, history=True)
+    if snapshot is None:
+        snapshot = uow.rules.member_snapshot(program.id, member_id, now, history=True)
     facts = EventFacts("offer", now, member=snapshot)
     context = build_context(facts, zone(program.timezone), program.currency, campaign.audience.needs)
     try:
@@ -161,13 +166,36 @@ def member_offers(uow: UnitOfWork, program_id: UUID, member_id: UUID, now: datet
         uow.members.get(program_id, member_id)
         activations = uow.cards.activations_of(program_id, member_id)
         found = []
+        snapshot: MemberSnapshot | None = None
         for row in uow.cards.offers(program_id):
             activation = activations.get(row["code"])
             view = member_offer_view(row, activation, now)
             if view["state"] == OfferState.ENDED.value and not include_ended:
                 continue
             campaign = _campaign(uow, program, row["campaign_id"])
-            if activation is None and not (_live(campaign) and _in_audience(uow, program, campaign, member_id, now)):
+            if campaign is not None and campaign.audience is not None and snapshot is None:
+                snapshot = uow.rules.member_snapshot(program_id, member_id, now, history=True)  # once, for all offers
+            activated = activation is not None and activation["activated_at"] is not None
+            if row["definition"].get("segment") and not activated and snapshot is not None \
+                    and row["definition"]["segment"] not in snapshot.segments:  # fmt: skip
+                continue  # a segment's offer: only its members see it (issue 8), unless they activated it already
+            if activation is None and not (_live(campaign) and _in_audience(uow, program, campaign, member_id, now,
+                                                                            snapshot)):  # fmt: skip
                 continue
             found.append(view)
         return found
+
+
+def offer_stats(uow: UnitOfWork, program_id: UUID, code: str, now: datetime) -> dict[str, Any]:
+    """An offer's funnel: members shown, activated and who used it, uses, and (for a segment's offer) the
+    segment's size; rates are decimal strings (4 places) or null."""
+    with uow:
+        uow.programs.get(program_id, cached=True)
+        row = uow.cards.get_offer(program_id, code)
+        shown, activated, used, uses = uow.cards.funnel(program_id, code)
+        segment = row["definition"].get("segment")
+        size = uow.segments.count(program_id, segment) if segment else None
+    return {"offer": code, "kind": row["kind"], "segment": segment, "segment_members": size,
+            "status": offer_view(row, now)["status"], "shown": shown, "activated": activated, "used": used,
+            "uses": uses, "activation_rate": rate(activated, shown), "use_rate": rate(used, activated),
+            "reach": rate(shown, size) if size is not None else None}  # fmt: skip

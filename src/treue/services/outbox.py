@@ -21,10 +21,21 @@ log = logging.getLogger("treue.outbox")
 Handler = Callable[[UnitOfWork, dict[str, Any], datetime], int | None]
 
 
+def subscribers() -> list[Handler]:
+    """Handlers every dispatch runs besides the caller's: notifications (issue 8) queue their messages in the
+    same transaction that marks an event dispatched."""
+    from treue.services.notifications import on_event
+
+    return [on_event]
+
+
 def dispatch_outbox(uow_factory: UnitOfWorkFactory, now: datetime, handlers: Sequence[Handler],
                     batch: int = 200) -> dict[str, int]:  # fmt: skip
-    """Hand every pending message to `handlers`, once each; returns dispatched, failed and produced counts."""
+    """Hand every pending message to `handlers` (and the `subscribers`), once each; returns dispatched, failed and
+    produced counts (what the caller's handlers produced)."""
     delivered = failed = produced = 0
+    own = len(handlers)
+    handlers = [*handlers, *subscribers()]
     while True:
         with uow_factory() as uow:
             messages = uow.outbox.claim(batch)
@@ -34,7 +45,7 @@ def dispatch_outbox(uow_factory: UnitOfWorkFactory, now: datetime, handlers: Seq
                         made = [handler(uow, message, now) for handler in handlers]
                     uow.outbox.mark(message["program_id"], message["id"], now, None)
                     delivered += 1
-                    produced += sum(n for n in made if n)
+                    produced += sum(n for n in made[:own] if n)
                 except Exception as error:  # one bad message must not hold up the others
                     log.warning("outbox message %s failed: %s", message["id"], error)
                     uow.outbox.mark(message["program_id"], message["id"], None, repr(error)[:500])

@@ -221,3 +221,14 @@ class Cards:
             .where(a.c.program_id == program_id).group_by(a.c.offer_code)
         )  # fmt: skip
         return {row[0]: (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)) for row in rows}
+
+    def funnel(self, program_id: UUID, code: str) -> tuple[int, int, int, int]:
+        """An offer's (members shown, members activated, members who used it, uses) - issue 8."""
+        a = t.offer_activations
+        row = self.conn.execute(
+            select(func.sum(case((a.c.shown_at.is_not(None), 1), else_=0)),
+                   func.sum(case((a.c.activated_at.is_not(None), 1), else_=0)),
+                   func.sum(case((a.c.uses > 0, 1), else_=0)), func.sum(a.c.uses))
+            .where(a.c.program_id == program_id, a.c.offer_code == code)
+        ).one()  # fmt: skip
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)

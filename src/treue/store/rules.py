@@ -189,10 +189,11 @@ class Rules:
 
     # -- what an evaluation reads and writes -----------------------------------------------------
     def member_snapshot(self, program_id: UUID, member_id: UUID, before: datetime, *,
-                        history: bool) -> MemberSnapshot:  # fmt: skip
+                        history: bool, segments: bool = True) -> MemberSnapshot:  # fmt: skip
         """What rules may know of a member; with `history` also the number of purchases and the spend (net of
         refunds) recorded with a time up to `before` - the event being evaluated is not stored yet, so it does
-        not count itself. One query; NotFound if the member is not in this programme."""
+        not count itself; with `segments` the codes of the member's segments (issue 8; the earning hot path asks
+        only when a rule reads member.segments). One query; NotFound if the member is not in this programme."""
         m, mt = t.members, t.member_tiers
         # The tier in force (an unexpired manual assignment, else the earned tier; no state: the ladder's lowest).
         in_force = case((and_(mt.c.manual_code.is_not(None), or_(mt.c.manual_until.is_(None), mt.c.manual_until > before)),
@@ -208,6 +209,12 @@ class Rules:
             count = select(func.count()).select_from(p).where(earlier).scalar_subquery()
             spend = select(func.coalesce(func.sum(p.c.total_minor - p.c.refunded_minor), 0)).where(earlier)
             columns += [count.label("purchase_count"), spend.scalar_subquery().label("spend")]
+        if segments:  # segments (issue 8): the codes in the same query, comma-separated (codes have no commas)
+            sm = t.segment_members
+            joined = (func.string_agg(sm.c.segment_code, ",") if self.conn.dialect.name == "postgresql"
+                      else func.group_concat(sm.c.segment_code, ","))  # fmt: skip
+            codes = select(joined).where(sm.c.program_id == program_id, sm.c.member_id == member_id)
+            columns.append(codes.scalar_subquery().label("segments"))
         row = self.conn.execute(select(*columns).where(m.c.program_id == program_id, m.c.id == member_id)).first()
         if row is None:
             raise NotFound(f"member {member_id} not found", resource="member")
@@ -215,6 +222,7 @@ class Rules:
             id=str(member_id), tier=row.tier, attributes=row.attributes or {}, enrolled_at=row.enrolled_at,
             birthday=row.birthday,
             purchase_count=int(row.purchase_count) if history else 0, spend_minor=int(row.spend) if history else 0,
+            segments=tuple(sorted(row.segments.split(","))) if segments and row.segments else (),
         )  # fmt: skip
 
     def limit_state(self, program_id: UUID, member_id: UUID, keys: Sequence[UsageKey],

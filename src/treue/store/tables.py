@@ -1555,7 +1555,190 @@ leaderboard_consents = Table(
 )
 
 # --- notifications (issue 8) ---
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column("program_id", Uuid, primary_key=True),
+    Column("settings", JSON, nullable=False),  # triggers on/off, channels, purpose; quiet hours; weekly cap
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+notification_templates = Table(
+    "notification_templates",
+    metadata,
+    _pid(),
+    Column("trigger", String(40), primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    Column("locale", String(2), primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+notification_messages = Table(
+    "notification_messages",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("trigger", String(40), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("locale", String(2), nullable=False),
+    Column("dedupe_key", String(200), nullable=False),  # trigger + period/lot/threshold: never sent twice
+    Column("status", String(16), nullable=False),
+    Column("reason", String(40)),  # why suppressed or bounced
+    Column("recipient", String(254)),
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("data", JSON, nullable=False),  # what the sender needs beside the text (coupon for the QR, tokens)
+    Column("not_before", UTCDateTime, nullable=False),  # quiet hours and retries move it
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("lease_owner", String(100)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    CheckConstraint("status IN ('queued', 'sent', 'failed', 'bounced', 'suppressed')", name="status_known"),
+    CheckConstraint("channel IN ('email', 'inbox', 'push')", name="channel_known"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("uq_notification_messages_key", "program_id", "channel", "dedupe_key", unique=True),
+    Index("ix_notification_messages_member", "program_id", "member_id", "channel", "created_at"),
+    Index("ix_notification_messages_due", "not_before",
+          postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'")),
+)  # fmt: skip
+
+notification_optins = Table(
+    "notification_optins",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    Column("address", String(254), nullable=False),  # the confirmation is for this address only
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)
+
+notification_tokens = Table(
+    "notification_tokens",
+    metadata,
+    _pid(),
+    Column("id", String(64), primary_key=True),  # SHA-256 of the secret part of the link; the link is not stored
+    Column("purpose", String(16), nullable=False),  # confirm | unsubscribe
+    Column("member_id", Uuid, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("address", String(254)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("used_at", UTCDateTime),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_notification_tokens_member", "program_id", "member_id", "purpose", "channel"),
+)
+
+notification_digests = Table(
+    "notification_digests",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("day", Date, primary_key=True),  # the member's local day the points were earned on
+    Column("points", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)
 
 # --- segments, offers, recommendations, surveys (issue 8) ---
+# Segments: dynamic (a CEL condition over member facts, recomputed by `treue jobs run segments` or on demand) or
+# static (an imported list). Membership is stored, one row per member and segment (treue.domain.segments).
+segments = Table(
+    "segments",
+    metadata,
+    _pid(),
+    Column("code", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", JSON, nullable=False),
+    Column("description", JSON, nullable=False),
+    Column("condition", Text),
+    Column("members_count", Integer, nullable=False, server_default=text("0")),
+    Column("refreshed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('dynamic', 'static')", name="kind_known"),
+    CheckConstraint("(kind = 'dynamic') = (condition IS NOT NULL)", name="condition_iff_dynamic"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+segment_members = Table(
+    "segment_members",
+    metadata,
+    _pid(),
+    Column("segment_code", String(64), primary_key=True),
+    Column("member_id", Uuid, primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    _fk(["program_id", "segment_code"], "segments", ["program_id", "code"]),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_segment_members_member", "program_id", "member_id"),
+)
+
+# Item-to-item co-occurrence from purchase lines (members who bought both), with a cosine score; a row whose
+# other_sku is its sku holds the item's popularity (members who bought it). Replaced by each recompute.
+product_pairs = Table(
+    "product_pairs",
+    metadata,
+    _pid(),
+    Column("sku", String(200), primary_key=True),
+    Column("other_sku", String(200), primary_key=True),
+    Column("members", Integer, nullable=False),
+    Column("score", Double, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    CheckConstraint("members > 0", name="members_positive"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+# Surveys with an NPS question (0-10) and an optional comment; responses linked to members, one per member and
+# period of the survey's `repeat` (a unique key), each also recorded as a `survey.answered` custom event.
+surveys = Table(
+    "surveys",
+    metadata,
+    _pid(),
+    Column("code", String(64), primary_key=True),
+    Column("name", JSON, nullable=False),
+    Column("question", JSON, nullable=False),
+    Column("comment_question", JSON),
+    Column("repeat", String(8), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("repeat IN ('never', 'month', 'quarter', 'year')", name="repeat_known"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+survey_responses = Table(
+    "survey_responses",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("survey_code", String(64), nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text),
+    Column("channel", String(32), nullable=False),
+    Column("tier", String(64)),  # the member's tier when answering
+    Column("event_id", Uuid, nullable=False),  # the survey.answered event (rules may reward it)
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("score >= 0 AND score <= 10", name="score_range"),
+    _fk(["program_id", "survey_code"], "surveys", ["program_id", "code"]),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("uq_survey_responses_member_period", "program_id", "survey_code", "member_id", "period", unique=True),
+    Index("ix_survey_responses_time", "program_id", "survey_code", "occurred_at"),
+)
+
 
 # --- privacy and security (issue 10) ---

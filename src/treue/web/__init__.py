@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from treue.services.mail import mailer_from_env
-from treue.web import admin, portal
+from treue.web import admin, overview, portal, setup
 from treue.web.i18n import choose_language
 from treue.web.render import render
 from treue.web.security import LANG_COOKIE, CsrfRefused, Forbidden, SignInRequired
@@ -26,7 +26,9 @@ def mount(app: FastAPI) -> None:
     if not hasattr(app.state, "mailer"):
         app.state.mailer = mailer_from_env()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(overview.router)
     app.include_router(admin.router)
+    app.include_router(setup.router)
     app.include_router(portal.router)
 
     @app.get("/", include_in_schema=False)

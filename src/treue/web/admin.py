@@ -6,25 +6,29 @@ Every page calls the use cases in treue.services (never SQL) and names the permi
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from treue.api.i18n import title
+from treue.domain.durations import end_of_local_day, zone
 from treue.domain.errors import DomainError, InvalidInput, NotFound, RuleInvalid
 from treue.domain.staff import Permission, can
 from treue.services import members as member_cases
 from treue.services import points as point_cases
+from treue.services import rewards as reward_cases
 from treue.services import rules as rule_cases
 from treue.services import staff as staff_cases
+from treue.services import tiers as tier_cases
+from treue.services.audit import record_audit
 from treue.services.programs import get_program
 from treue.services.purchases import LineInput, RecordPurchase, preview_purchase
 from treue.services.staff import StaffSession
-from treue.web import security
+from treue.web import i18n, security
 from treue.web.i18n import choose_language, translate
 from treue.web.render import render
 from treue.web.security import LANG_COOKIE, STAFF_COOKIE, require
@@ -111,22 +115,6 @@ def switch_language(request: Request, lang: str = "de", next: str = "/admin") ->
     return response
 
 
-# -- overview -----------------------------------------------------------------------------------------------
-PERIODS = (7, 30, 90, 365)
-
-
-@router.get("")
-def overview(
-    request: Request, days: int = Query(30), session: StaffSession = Depends(require(P.VIEW_OVERVIEW))
-) -> Response:
-    days = days if days in PERIODS else 30
-    end = security.now(request)
-    start = end - timedelta(days=days)
-    figures = staff_cases.overview(security.uow(request, read_only=True), session.program_id, start, end,
-                                   session.partner)  # fmt: skip
-    return page(request, session, "admin/overview.html", figures=figures, days=days, periods=PERIODS)
-
-
 # -- members ---------------------------------------------------------------------------------------------
 @router.get("/members")
 def members(request: Request, q: str = "", session: StaffSession = Depends(require(P.VIEW_MEMBERS))) -> Response:
@@ -170,10 +158,109 @@ def _profile(request: Request, session: StaffSession, member_id: str, status: in
         balance = point_cases.get_balance(uow, session.program_id, member_uuid, at)
         lots = [lot for lot in point_cases.get_lots(uow, session.program_id, member_uuid, at) if lot["points"] > 0]
         history = point_cases.get_history(uow, session.program_id, member_uuid, 50)
+        tier = tier_cases.member_tier(uow, session.program_id, member_uuid, at)
+        ladder = tier_cases.get_ladder(uow, session.program_id)
+        redemptions = reward_cases.list_redemptions(uow, session.program_id, member_uuid)
+        rewards = {r["id"]: r for r in reward_cases.list_rewards(uow, session.program_id)}
     except (ValueError, NotFound):
         return page(request, session, "admin/not_found.html", status=404)
     return page(request, session, "admin/member.html", status, member=member, balance=balance, lots=lots,
-                history=history, adjust_error=extra.get("adjust_error"), adjusted=extra.get("adjusted"))  # fmt: skip
+                history=history, adjust_error=extra.get("adjust_error"), adjusted=extra.get("adjusted"),
+                tier=tier, ladder=ladder, redemptions=list(reversed(redemptions)), rewards=rewards,
+                support_error=extra.get("support_error"), support_done=extra.get("support_done"))  # fmt: skip
+
+
+# -- support actions: cancel a redemption, assign a tier, export the member's data (each audited) --------------
+@router.post("/members/{member_id}/redemptions/{redemption_id}/cancel")
+def cancel_redemption(request: Request, member_id: str, redemption_id: str, reason: str = Form(""),
+                      csrf_token: str | None = Form(None),
+                      session: StaffSession = Depends(require(P.ADJUST_POINTS))) -> Response:  # fmt: skip
+    security.check_csrf(request, session.csrf_token, csrf_token)
+    lang = language(request, session)
+    try:
+        member_uuid = UUID(member_id)
+        mine = reward_cases.list_redemptions(security.uow(request, read_only=True), session.program_id, member_uuid)
+        if redemption_id not in {r["id"] for r in mine}:
+            raise NotFound("no such redemption of this member", resource="redemption")
+        if not reason.strip():
+            raise InvalidInput("a reason is needed (it is kept in the audit log)")
+        done = reward_cases.cancel_redemption(security.uow(request), session.program_id, UUID(redemption_id),
+                                              security.now(request), actor=f"staff:{session.email}",
+                                              reason=reason.strip())  # fmt: skip
+    except (ValueError, NotFound):
+        return page(request, session, "admin/not_found.html", status=404)
+    except DomainError as error:
+        return _profile(request, session, member_id, 422, support_error=problem_text(error, lang))
+    message = translate(lang, "Redemption cancelled; %(points)s points are back.") % {
+        "points": i18n.number(done["points_returned"], lang)
+    }
+    return _profile(request, session, member_id, support_done=message)
+
+
+@router.post("/members/{member_id}/tier")
+def assign_tier(request: Request, member_id: str, code: str = Form(""), until: str = Form(""),
+                reason: str = Form(""), csrf_token: str | None = Form(None),
+                session: StaffSession = Depends(require(P.ADJUST_POINTS))) -> Response:  # fmt: skip
+    security.check_csrf(request, session.csrf_token, csrf_token)
+    lang = language(request, session)
+    try:
+        member_uuid = UUID(member_id)
+    except ValueError:
+        return page(request, session, "admin/not_found.html", status=404)
+    try:
+        if not reason.strip():
+            raise InvalidInput("a reason is needed (it is kept in the audit log)")
+        program = get_program(security.uow(request, read_only=True), session.program_id)
+        ends = None
+        if until.strip():
+            try:
+                ends = end_of_local_day(date.fromisoformat(until.strip()), zone(program["timezone"]))
+            except ValueError:
+                raise InvalidInput(f"until '{until}' is not a date (YYYY-MM-DD)") from None
+        tier_cases.assign_tier(security.uow(request), session.program_id, member_uuid, code.strip(), ends,
+                               reason.strip(), security.now(request), actor=f"staff:{session.email}")  # fmt: skip
+    except NotFound:
+        return page(request, session, "admin/not_found.html", status=404)
+    except DomainError as error:
+        return _profile(request, session, member_id, 422, support_error=problem_text(error, lang))
+    return _profile(request, session, member_id, support_done=translate(lang, "Tier assigned."))
+
+
+@router.get("/members/{member_id}/export.json")
+def export_member(request: Request, member_id: str,
+                  session: StaffSession = Depends(require(P.ADJUST_POINTS))) -> Response:  # fmt: skip
+    """What the services hold about a member, as one JSON file (GDPR art. 15/20). The export is audited."""
+    try:
+        member_uuid = UUID(member_id)
+        uow = security.uow(request, read_only=True)
+        at = security.now(request)
+        document = {
+            "exported_at": at.isoformat(), "program_id": str(session.program_id),
+            "member": member_cases.get_member(uow, session.program_id, member_uuid),
+            "balance": point_cases.get_balance(uow, session.program_id, member_uuid, at),
+            "lots": point_cases.get_lots(uow, session.program_id, member_uuid, at),
+            "history": point_cases.get_history(uow, session.program_id, member_uuid, EXPORT_HISTORY),
+            "tier": tier_cases.member_tier(uow, session.program_id, member_uuid, at, history=EXPORT_HISTORY),
+            "redemptions": reward_cases.list_redemptions(uow, session.program_id, member_uuid),
+        }  # fmt: skip
+    except (ValueError, NotFound):
+        return page(request, session, "admin/not_found.html", status=404)
+    _audit_export(request, session, member_uuid)
+    body = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    return Response(body, media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="member-{member_uuid}.json"', "Cache-Control": "no-store"})  # fmt: skip
+
+
+EXPORT_HISTORY = 100_000  # every movement: an export is complete or it is no export
+
+
+def _audit_export(request: Request, session: StaffSession, member_id: UUID) -> None:
+    """Who downloaded a member's personal data, and when: one audit row in its own transaction."""
+    uow = security.uow(request)
+    with uow:
+        record_audit(uow, session.program_id, f"staff:{session.email}", "member.export", "member", member_id,
+                     None, None, "data export (GDPR)", security.now(request))  # fmt: skip
+        uow.commit()
 
 
 @router.post("/members/{member_id}/adjust")

@@ -9,7 +9,7 @@ template or of the web code has no German translation.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 from treue.api.i18n import negotiate
@@ -63,6 +63,13 @@ def number(value: int | Decimal, language: str) -> str:
     return str(format_decimal(value, locale=language))
 
 
+def percent(rate: str | None, language: str) -> str:
+    """A rate as a decimal string ("0.1250", as the KPIs give it) in the locale's form: "12.5%" / "12,5 %"."""
+    if rate is None:
+        return "\u2013"  # an en dash: no figure
+    return str(format_percent(Decimal(rate), "#,##0.#%", locale=language))
+
+
 def decimal_money(text: str, currency: str, language: str) -> str:
     """A view's decimal string ("12.50") in the locale's form, e.g. "12,50 €" in German."""
     return str(format_currency(Decimal(text), currency, locale=language))
@@ -76,8 +83,10 @@ def when(value: datetime | str | None, timezone: str, language: str) -> str:
     return str(format_datetime(instant, "medium", tzinfo=ZoneInfo(timezone), locale=language))
 
 
-def day(value: datetime | str | None, timezone: str, language: str) -> str:
+def day(value: datetime | date | str | None, timezone: str, language: str) -> str:
     if value is None:
         return ""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return str(format_date(value, "medium", locale=language))  # a local day already
     instant = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
     return str(format_date(instant.astimezone(ZoneInfo(timezone)), "medium", locale=language))

@@ -19,7 +19,10 @@ from markupsafe import Markup
 
 from treue.api.i18n import title
 from treue.domain.errors import DomainError, NotFound
+from treue.services import members as member_cases
+from treue.services import points as point_cases
 from treue.services import portal as cases
+from treue.services import rewards as reward_cases
 from treue.services.portal import MemberSession
 from treue.services.programs import get_program, list_programs
 from treue.web import security
@@ -76,6 +79,79 @@ def card(request: Request, session: MemberSession = Depends(signed_in_member)) -
     lang = language(request, view["member"]["locale"])
     return render(request, "portal/card.html", lang, page=view, qr=qr_svg(view["member"]["card_number"]),
                   csrf=session.csrf_token, program=view["program"])  # fmt: skip
+
+
+# -- rewards and coupons ----------------------------------------------------------------------------------------
+def _member_page(request: Request, session: MemberSession, template: str, status: int = 200,
+                 **context: object) -> Response:  # fmt: skip
+    program = get_program(security.uow(request, read_only=True), session.program_id)
+    return render(request, template, _lang(request, session), status, program=program, csrf=session.csrf_token,
+                  **context)  # fmt: skip
+
+
+def _lang(request: Request, session: MemberSession) -> str:
+    """The switcher's choice, else the member's own locale, else the browser's."""
+    member = member_cases.get_member(security.uow(request, read_only=True), session.program_id, session.member_id)
+    return language(request, member.get("locale"))
+
+
+def _available(request: Request, session: MemberSession) -> int:
+    balance = point_cases.get_balance(security.uow(request, read_only=True), session.program_id, session.member_id,
+                                      security.now(request))  # fmt: skip
+    return int(balance["available"])
+
+
+@router.get("/rewards")
+def rewards(request: Request, session: MemberSession = Depends(signed_in_member)) -> Response:
+    """The catalogue, what the member can afford first (then by cost)."""
+    return _rewards_page(request, session)
+
+
+def _rewards_page(request: Request, session: MemberSession, status: int = 200, error: str | None = None) -> Response:
+    available = _available(request, session)
+    found = reward_cases.list_rewards(security.uow(request, read_only=True), session.program_id, active_only=True)
+    found.sort(key=lambda r: (r["cost_points"] > available, r["cost_points"]))
+    return _member_page(request, session, "portal/rewards.html", status, rewards=found, available=available,
+                        error=error)  # fmt: skip
+
+
+@router.post("/rewards/{reward_id}/redeem")
+def redeem(request: Request, reward_id: str, csrf_token: str | None = Form(None),
+           session: MemberSession = Depends(signed_in_member)) -> Response:  # fmt: skip
+    security.check_csrf(request, session.csrf_token, csrf_token)
+    try:
+        done = reward_cases.redeem_reward(security.uow(request), session.program_id, session.member_id,
+                                          UUID(reward_id), security.now(request))  # fmt: skip
+    except (ValueError, NotFound):
+        return _rewards_page(request, session, 404)
+    except DomainError as error:
+        lang = _lang(request, session)
+        return _rewards_page(request, session, 422, f"{title(error.code, lang, error.code)}: {error.detail}")
+    return RedirectResponse(f"/portal/coupons/{done['coupon']['code']}?new=1", status_code=303)
+
+
+@router.get("/coupons")
+def coupons(request: Request, session: MemberSession = Depends(signed_in_member)) -> Response:
+    uow = security.uow(request, read_only=True)
+    found = reward_cases.list_redemptions(uow, session.program_id, session.member_id)
+    lang = _lang(request, session)
+    names = {r["id"]: r["name"].get(lang) or next(iter(r["name"].values()))
+             for r in reward_cases.list_rewards(uow, session.program_id)}  # fmt: skip
+    return _member_page(request, session, "portal/coupons.html", coupons=list(reversed(found)), names=names)
+
+
+@router.get("/coupons/{code}")
+def coupon(request: Request, code: str, session: MemberSession = Depends(signed_in_member)) -> Response:
+    """One coupon, big, with its QR code for the till. Only the member's own."""
+    try:
+        view = reward_cases.validate_coupon(security.uow(request, read_only=True), session.program_id, code,
+                                            security.now(request))  # fmt: skip
+    except DomainError:
+        view = None
+    if view is None or view["member_id"] != str(session.member_id):
+        return _member_page(request, session, "portal/coupons.html", 404, coupons=[], names={})
+    return _member_page(request, session, "portal/coupon.html", coupon=view, qr=qr_svg(view["code"]),
+                        fresh=request.query_params.get("new") == "1")  # fmt: skip
 
 
 @router.post("/sign-out")

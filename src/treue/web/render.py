@@ -32,6 +32,7 @@ def environment(language: str) -> Environment:
     env.filters["amount"] = lambda text, currency: i18n.decimal_money(text, currency, language)
     env.filters["when"] = lambda value, tz="UTC": i18n.when(value, tz, language)
     env.filters["day"] = lambda value, tz="UTC": i18n.day(value, tz, language)
+    env.filters["percent"] = lambda rate: i18n.percent(rate, language)
     return env
 
 

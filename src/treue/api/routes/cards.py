@@ -26,6 +26,7 @@ from treue.api.schemas.cards import (
     MerchantOut,
     OfferCreate,
     OfferOut,
+    OfferStatsOut,
 )
 from treue.api.schemas.common import PROBLEMS
 from treue.services import card_feeds, cards, offers
@@ -122,3 +123,10 @@ def offer_shown(member_id: UUID, offer_code: str, ctx: Context = Depends(CARD_WR
 def member_offers(member_id: UUID, include_ended: bool = False, ctx: Context = Depends(READ)) -> list[dict[str, Any]]:
     """The offers the member can see, and where the member stands with each (available, activated, used...)."""
     return offers.member_offers(ctx.uow(), ctx.program_id, member_id, ctx.now(), include_ended=include_ended)
+
+
+@router.get("/offers/{offer_code}/stats", response_model=OfferStatsOut)
+def offer_stats(offer_code: str, ctx: Context = Depends(READ)) -> dict[str, Any]:
+    """The offer's funnel (issue 8): members shown -> activated -> who used it, uses, rates, and for a segment's
+    offer the segment's size."""
+    return offers.offer_stats(ctx.uow(), ctx.program_id, offer_code, ctx.now())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,11 @@ def canonical(model: BaseModel | None) -> bytes:
     """The request as the idempotency fingerprint sees it: what was sent, keys sorted."""
     if model is None:
         return b""
-    return orjson.dumps(model.model_dump(mode="json", exclude_unset=True), option=orjson.OPT_SORT_KEYS)
+    sent = model.model_dump(mode="json", exclude_unset=True)
+    try:
+        return orjson.dumps(sent, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits (found by fuzzing): the stdlib encoder takes any size
+        return json.dumps(sent, sort_keys=True, separators=(",", ":")).encode()
 
 
 def given(model: BaseModel) -> dict[str, Any]:

@@ -8,6 +8,7 @@ an admin key; events are recorded by any writing key. The literal paths (`/rules
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,10 @@ ImportFlag = Query(False)
 
 
 def fingerprint(data: Any) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits (found by fuzzing): the stdlib encoder takes any size
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 # -- rules ------------------------------------------------------------------------------------------------

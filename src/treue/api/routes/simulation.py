@@ -22,8 +22,10 @@ LIMIT = 200_000
 
 class SimulationCreate(Input):
     draft: dict[str, Any] = Field(description="the draft rules: a treue.rules/1 document (as GET /rules/export)")
-    from_: date = Field(alias="from", description="first day replayed (programme-local date)")
-    to: date = Field(description="last day replayed, inclusive")
+    # Bounded (found by fuzzing: 0001-01-01 overflowed the timezone arithmetic into a 500).
+    from_: date = Field(alias="from", ge=date(1970, 1, 1), le=date(9998, 12, 31),
+                        description="first day replayed (programme-local date)")  # fmt: skip
+    to: date = Field(ge=date(1970, 1, 1), le=date(9998, 12, 31), description="last day replayed, inclusive")
     top: int = Field(10, ge=1, le=1000, description="how many rules and members to list")
 
 

@@ -103,6 +103,11 @@ class OfferCreate(NoCardNumbers):
     min_purchase: Amount | None = None
     budget: int | None = Field(None, ge=0, description="points the offer may give in all")
     status: Literal["draft", "scheduled", "active", "ended"] = "active"
+    segment: str | None = Field(
+        None,
+        pattern="^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="targeted offers (issue 8): only this segment's members see and get it",
+    )
 
 
 class OfferOut(Output):
@@ -113,6 +118,18 @@ class OfferOut(Output):
     starts_at: str
     ends_at: str
     status: str
+
+
+class OfferStatsOut(Output):
+    offer: str
+    segment: str | None
+    segment_members: int | None
+    shown: int
+    activated: int
+    used: int
+    uses: int
+    activation_rate: str | None
+    use_rate: str | None
 
 
 class MemberOfferOut(OfferOut):
