@@ -98,7 +98,10 @@ def test_security_headers_readiness_and_metrics(api, now):
 def test_readiness_names_the_migrations_a_database_lacks(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     migrate(engine, "0016")
-    assert pending_migrations(engine) == ["0017"]
+    pending = pending_migrations(engine)
+    assert pending[0] == "0017" and pending == sorted(pending)  # from the next one to the head, in order
+    migrate(engine, "0017")
+    assert pending_migrations(engine) == pending[1:]
     migrate(engine)
     assert pending_migrations(engine) == []
     engine.dispose()

@@ -44,6 +44,14 @@ def program(uow_factory, now) -> UUID:
     return UUID(view["id"])
 
 
+@pytest.fixture(autouse=True)
+def own_messages_only(monkeypatch: pytest.MonkeyPatch, program: UUID) -> None:
+    """Other tests' programmes queue messages in the same database (every enrolment is welcomed): each test here
+    sends only its own programme's, as a worker given `program_id` does."""
+    real = cases.send_due
+    monkeypatch.setattr(cases, "send_due", lambda *args, **kw: real(*args, **{"program_id": program, **kw}))
+
+
 def deliver(uow_factory, mailer: SmtpMailer, at: datetime, worker: str = "w1") -> dict[str, int]:
     relay_outbox(uow_factory, at)
     return cases.send_due(uow_factory, lambda: at, worker, mailer)
