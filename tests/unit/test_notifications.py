@@ -24,9 +24,9 @@ from treue.domain.notifications import (
     default_trigger_settings,
     expiring_threshold,
     next_attempt,
-    render,
     text_to_html,
 )
+from treue.services.templating import render
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOON = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # 12:00 in Berlin

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 NEIGHBOURS = 50  # similar items kept per item
-SOON_SHARE_MISSING = 0.2  # "soon": at most this share of the cost is missing
+SOON_PERCENT_MISSING = 20  # "soon": at most this per cent of the cost is missing
+SCORE_SCALE = 1_000_000  # similarities are kept in millionths (exact in the database, ordered without ties of rounding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Pair:
     sku: str
     other_sku: str
     members: int  # members who bought both (sku == other_sku: who bought it)
-    score: float  # cosine similarity (for sku == other_sku: the members count)
+    score: int  # cosine similarity in millionths (for sku == other_sku: the members count)
 
 
 def similarities(counts: Iterable[tuple[str, str, int]], neighbours: int = NEIGHBOURS) -> list[Pair]:
@@ -49,11 +50,11 @@ def similarities(counts: Iterable[tuple[str, str, int]], neighbours: int = NEIGH
     bought[bought == 0] = 1.0
     cosine = matrix / np.sqrt(np.outer(bought, bought))
     np.fill_diagonal(cosine, 0.0)
-    out = [Pair(sku, sku, int(matrix[i, i]), float(matrix[i, i])) for i, sku in enumerate(skus) if matrix[i, i] > 0]
+    out = [Pair(sku, sku, int(matrix[i, i]), int(matrix[i, i])) for i, sku in enumerate(skus) if matrix[i, i] > 0]
     for i, sku in enumerate(skus):
         row = cosine[i]
         order = sorted((j for j in np.flatnonzero(row > 0)), key=lambda j: (-row[j], skus[j]))[:neighbours]
-        out.extend(Pair(sku, skus[j], int(matrix[i, j]), float(row[j])) for j in order)
+        out.extend(Pair(sku, skus[j], int(matrix[i, j]), int(np.rint(row[j] * SCORE_SCALE))) for j in order)
     return out
 
 
@@ -61,7 +62,7 @@ def affordability(cost: int, available: int, pending: int) -> str | None:
     """Affordable "now", "soon" or None (out of reach for now)."""
     if cost <= available:
         return "now"
-    if cost <= available + pending or cost - available <= cost * SOON_SHARE_MISSING:
+    if cost <= available + pending or (cost - available) * 100 <= cost * SOON_PERCENT_MISSING:
         return "soon"
     return None
 

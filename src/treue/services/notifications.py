@@ -44,7 +44,6 @@ from treue.domain.notifications import (
     expiring_threshold,
     locale,
     next_attempt,
-    render,
     trigger,
 )
 from treue.domain.programs import Program
@@ -52,6 +51,7 @@ from treue.ids import new_id
 from treue.services.audit import record_audit
 from treue.services.mail import InlineImage, Mailer, MailMessage
 from treue.services.ports import UnitOfWork, UnitOfWorkFactory
+from treue.services.templating import render
 
 log = logging.getLogger("treue.notifications")
 PUBLIC_URL_ENV = "TREUE_PUBLIC_URL"

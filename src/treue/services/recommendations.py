@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from treue.domain.recommendations import rank_rewards, similarities
+from treue.domain.recommendations import SCORE_SCALE, rank_rewards, similarities
 from treue.services.ports import UnitOfWork, UnitOfWorkFactory
 from treue.services.views import iso
 
@@ -61,7 +61,7 @@ def recommendations(uow: UnitOfWork, program_id: UUID, member_id: UUID, now: dat
         products = uow.segments.product_candidates(program_id, member_id, last, limit)
         basis = "bought_together"
         if not products:
-            products = [(sku, 0.0, members) for sku, members in uow.segments.popular_products(program_id, last, limit)]
+            products = [(sku, 0, members) for sku, members in uow.segments.popular_products(program_id, last, limit)]
             basis = "popular"
         computed_at = uow.segments.pairs_computed_at(program_id)
     ranked = rank_rewards([{"id": r.id, "cost_points": r.cost_points, "name": r.name, "type": r.type.value}
@@ -72,6 +72,7 @@ def recommendations(uow: UnitOfWork, program_id: UUID, member_id: UUID, now: dat
                      "affordable": r["affordable"], "points_missing": r["points_missing"],
                      "redeemed_in_segments": r["redeemed_in_segments"], "redeemed_overall": r["redeemed_overall"]}
                     for r in ranked],
-        "products": [{"sku": sku, "score": round(score, 6), "bought_by": members} for sku, score, members in products],
+        "products": [{"sku": sku, "score": round(score / SCORE_SCALE, 6), "bought_by": members}
+                     for sku, score, members in products],
         "products_basis": basis, "products_computed_at": iso(computed_at), "currency": program.currency,
     }  # fmt: skip

@@ -242,7 +242,7 @@ class Segments:
         ).scalar()  # fmt: skip
 
     def product_candidates(self, program_id: UUID, member_id: UUID, exclude_purchase: Any,
-                           limit: int) -> list[tuple[str, float, int]]:  # fmt: skip
+                           limit: int) -> list[tuple[str, int, int]]:  # fmt: skip
         """(sku, score, members who bought it) of the items most often bought with what the member bought, by the
         sum of the cosine scores, without the items of `exclude_purchase` (the member's last purchase)."""
         pp = t.product_pairs
@@ -262,7 +262,7 @@ class Segments:
             .select_from(scored.outerjoin(popularity, popularity.c.sku == scored.c.other_sku))
             .order_by(scored.c.score.desc(), scored.c.other_sku).limit(limit)
         )  # fmt: skip
-        return [(row[0], float(row[1]), int(row[2])) for row in rows]
+        return [(row[0], int(row[1]), int(row[2])) for row in rows]
 
     def _popularity(self, program_id: UUID) -> Any:
         pp = t.product_pairs

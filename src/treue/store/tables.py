@@ -1695,7 +1695,7 @@ product_pairs = Table(
     Column("sku", String(200), primary_key=True),
     Column("other_sku", String(200), primary_key=True),
     Column("members", Integer, nullable=False),
-    Column("score", Double, nullable=False),
+    Column("score", BigInteger, nullable=False),  # cosine similarity in millionths
     Column("computed_at", UTCDateTime, nullable=False),
     CheckConstraint("members > 0", name="members_positive"),
     _fk(["program_id"], "programs", ["id"]),

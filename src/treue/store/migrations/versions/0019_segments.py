@@ -81,7 +81,7 @@ def upgrade() -> None:
         sa.Column("sku", sa.String(length=200), nullable=False),
         sa.Column("other_sku", sa.String(length=200), nullable=False),
         sa.Column("members", sa.Integer(), nullable=False),
-        sa.Column("score", sa.Double(), nullable=False),
+        sa.Column("score", sa.BigInteger(), nullable=False),
         _ts("computed_at"),
         sa.CheckConstraint("members > 0", name=op.f("ck_product_pairs_members_positive")),
         _program_fk("product_pairs"),
