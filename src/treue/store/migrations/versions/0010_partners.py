@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import treue.store.types
+from treue.store.migrations.append_only import protect, unprotect
 
 revision = "0010"
 down_revision = "0008"
@@ -101,29 +102,11 @@ def upgrade() -> None:
             sa.Column("partner", sa.String(length=64), server_default=sa.text("'default'"), nullable=False)
         )
 
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:  # treue_append_only() comes from 0002
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION treue_append_only()"
-            )
-    else:
-        for table in APPEND_ONLY:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'treue: {table} is append-only'); END"
-                )
+    protect(APPEND_ONLY)  # treue_append_only() comes from 0002
 
 
 def downgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for table in APPEND_ONLY:
-        if postgres:
-            op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
-        else:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER {table}_no_{action}")
+    unprotect(APPEND_ONLY)
     with op.batch_alter_table("redemptions", schema=None) as batch_op:
         batch_op.drop_column("partner")
     op.drop_table("settlement_lines")
