@@ -159,6 +159,7 @@ def build(api: Api, now) -> World:
     ids |= {"segment_code": "a-secret-segment", "survey_code": "a-secret-survey"}
     secrets += ["a-secret-segment", "a-secret-survey", "a-secret-comment"]
     # privacy and security (issue 10)
+    # fraud controls (issue 10)
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -259,6 +260,7 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /surveys": {"code": "b-survey", "name": "B"},
         "POST /surveys/{survey_code}/responses": {"member_id": member, "score": 0, "comment": "b"},
         # privacy and security (issue 10)
+        # fraud controls (issue 10)
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

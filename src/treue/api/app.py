@@ -21,6 +21,7 @@ from treue.api.routes import (
     checkout,
     club,
     exports,
+    fraud,
     gamification,
     members,
     notifications,
@@ -89,6 +90,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] = sys
         notifications,  # issue 8
         segments,  # issue 8
         privacy,  # issue 10
+        fraud,  # issue 10
     ):
         app.include_router(module.router, prefix="/api/v1")
     from treue.web import mount  # the admin dashboard (/admin) and member portal (/portal), HTML

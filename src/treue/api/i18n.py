@@ -151,6 +151,7 @@ TITLES: dict[str, dict[str, str]] = {
     "survey_answered": {"en": "The member has answered this survey already",
                         "de": "Das Mitglied hat diese Umfrage bereits beantwortet"},
     # privacy and security (issue 10)
+    # fraud controls (issue 10)
     # web (issue 9)
     "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},
     "sign_in_locked": {"en": "Too many failed sign-ins; try again later",

@@ -14,11 +14,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from treue.cli.analytics import analytics as analytics_app
+from treue.cli.backup import backup as backup_app
 from treue.cli.cards import cards as cards_app
 from treue.cli.checkout import checkout as checkout_app
 from treue.cli.club import club as club_app
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.cli.exports import exports as exports_app
+from treue.cli.fraud import fraud as fraud_app
 from treue.cli.gamification import gamification as gamification_app
 from treue.cli.notifications import notifications as notifications_app
 from treue.cli.partners import partners as partners_app
@@ -59,7 +61,8 @@ for sub, name in ((programs, "programs"), (members, "members"), (purchases, "pur
                   (analytics_app, "analytics"), (staff_app, "staff"), (partners_app, "partners"),
                   (worker_app, "worker"), (tills_app, "till"), (exports_app, "export"), (cards_app, "cards"),
                   (referrals_app, "referrals"), (gamification_app, "missions"), (notifications_app, "notifications"),
-                  (segments_app, "segments"), (privacy_app, "privacy")):  # fmt: skip
+                  (segments_app, "segments"), (privacy_app, "privacy"), (fraud_app, "fraud"),
+                  (backup_app, "backup")):  # fmt: skip
     app.add_typer(sub, name=name)
 app.command("simulate")(simulate)
 app.command("settle")(settle)

@@ -81,3 +81,5 @@ SEGMENT_CREATED = "segment.created"
 SEGMENT_REFRESHED = "segment.refreshed"  # payload: segment, members, added, removed (only when it changed)
 SURVEY_ANSWERED = "survey.answered"  # also the custom event that rules and the NPS KPI read (attribute `nps`)
 # Privacy and security (issue 10)
+
+# Fraud controls (issue 10)

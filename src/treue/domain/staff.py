@@ -27,6 +27,11 @@ class Permission(enum.StrEnum):
     EDIT_RULES = "rules.edit"
     PREVIEW_CART = "rules.preview"
     MANAGE_STAFF = "staff.manage"
+    ERASE_MEMBERS = "members.erase"  # GDPR erasure: irreversible, so not for support
+    REVIEW_FRAUD = "fraud.review"  # held transactions and anomaly alerts
+    MANAGE_OPERATIONS = "operations.manage"  # API keys, webhooks, imports
+    VIEW_AUDIT = "audit.view"
+    RUN_SIMULATIONS = "simulations.run"
 
 
 _ALL = frozenset(Permission)
@@ -34,9 +39,17 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: _ALL,
     Role.MANAGER: _ALL - {Permission.MANAGE_STAFF},
     Role.SUPPORT: frozenset(
-        {Permission.VIEW_OVERVIEW, Permission.LOOKUP_CARD, Permission.VIEW_MEMBERS, Permission.ADJUST_POINTS}
+        {
+            Permission.VIEW_OVERVIEW,
+            Permission.LOOKUP_CARD,
+            Permission.VIEW_MEMBERS,
+            Permission.ADJUST_POINTS,
+            Permission.REVIEW_FRAUD,
+        }
     ),
-    Role.ANALYST: frozenset({Permission.VIEW_OVERVIEW, Permission.VIEW_RULES, Permission.PREVIEW_CART}),
+    Role.ANALYST: frozenset(
+        {Permission.VIEW_OVERVIEW, Permission.VIEW_RULES, Permission.PREVIEW_CART, Permission.RUN_SIMULATIONS}
+    ),
     Role.PARTNER: frozenset({Permission.VIEW_OVERVIEW, Permission.LOOKUP_CARD}),
 }
 

@@ -82,5 +82,7 @@ def _segments(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) ->
 
 # privacy (issue 10)
 
+# fraud (issue 10)
+
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
                         "clv": _clv, "referrals": _referrals, "notifications": _notifications, "segments": _segments}  # fmt: skip

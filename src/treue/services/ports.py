@@ -43,6 +43,7 @@ class UnitOfWork(Protocol):
     notifications: Any  # triggers, templates, consents, inbox, deliveries (treue.store.notifications.Notifications)
     segments: Any  # segments, targeted offers, surveys (treue.store.segments.Segments)
     privacy: Any  # GDPR export and erasure, retention (treue.store.privacy.Privacy)
+    fraud: Any  # velocity caps, anomaly alerts, held transactions (treue.store.fraud.Fraud)
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -1742,3 +1742,6 @@ survey_responses = Table(
 
 
 # --- privacy and security (issue 10) ---
+
+
+# --- fraud controls (issue 10) ---

@@ -18,6 +18,7 @@ from treue.store.checks import Checks
 from treue.store.club import Club
 from treue.store.database import READ_ONLY
 from treue.store.exports import Exports
+from treue.store.fraud import Fraud
 from treue.store.gamification import Gamification
 from treue.store.notifications import Notifications
 from treue.store.partners import Partners
@@ -89,6 +90,7 @@ class SqlUnitOfWork:
             self.notifications = Notifications(conn, self.batch)  # triggers, templates, consents, inbox (issue 8)
             self.segments = Segments(conn, self.batch)  # segments, targeted offers, surveys (issue 8)
             self.privacy = Privacy(conn, self.batch)  # GDPR export and erasure, retention (issue 10)
+            self.fraud = Fraud(conn, self.batch)  # velocity caps, anomaly alerts, held transactions (issue 10)
         return self
 
     def __exit__(self, *exc: object) -> None:

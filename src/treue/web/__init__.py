@@ -14,7 +14,19 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from treue.services.mail import mailer_from_env
-from treue.web import admin, overview, portal, setup
+from treue.web import (
+    admin,
+    fraud,
+    operations,
+    overview,
+    portal,
+    portal_engage,
+    portal_privacy,
+    setup,
+    setup_engage,
+    setup_programme,
+    simulator,
+)
 from treue.web.i18n import choose_language
 from treue.web.render import render
 from treue.web.security import LANG_COOKIE, CsrfRefused, Forbidden, SignInRequired
@@ -29,6 +41,14 @@ def mount(app: FastAPI) -> None:
     app.include_router(overview.router)
     app.include_router(admin.router)
     app.include_router(setup.router)
+    app.include_router(setup_programme.router)  # issue 9
+    app.include_router(setup_engage.router)  # issue 9
+    app.include_router(simulator.router)  # issue 9
+    app.include_router(operations.router)  # issue 9/10
+    app.include_router(fraud.router)  # issue 10
+    # The portal's own pages before portal.router, whose /portal/{program_id}/... paths would match them too.
+    app.include_router(portal_engage.router)  # issue 9
+    app.include_router(portal_privacy.router)  # issue 10
     app.include_router(portal.router)
 
     @app.get("/", include_in_schema=False)

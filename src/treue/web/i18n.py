@@ -1,7 +1,8 @@
 """Languages of the web UI: Babel message catalogues, the language of a request, locale-aware formatting.
 
-The catalogues are `locale/<lang>/LC_MESSAGES/messages.po`; they are compiled to the binary (.mo) form in
-memory when the UI starts, so no build step exists that one could forget. English is the source language:
+The catalogues are `locale/<lang>/LC_MESSAGES/*.po`: `messages.po` and one file per area of the UI (e.g.
+`portal.po`), read together as one catalogue (a message in two files: the later file, by name, wins). They are
+compiled to the binary (.mo) form in memory when the UI starts, so no build step exists that one could forget. English is the source language:
 its catalogue may leave strings untranslated. `tests/integration/test_web_i18n.py` fails when a string of a
 template or of the web code has no German translation.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -32,13 +34,28 @@ DOMAIN = "messages"
 @functools.cache
 def translations(language: str) -> Translations:
     """The compiled catalogue of a language (read once per process)."""
-    po = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with po.open("rb") as source:
-        catalog = read_po(source, locale=language, domain=DOMAIN)
+    catalog = Catalog(locale=language, domain=DOMAIN)
+    for message in catalogue_messages(language):
+        catalog[message.id] = message
     compiled = BytesIO()
     write_mo(compiled, catalog, use_fuzzy=False)
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+def catalogue_files(language: str) -> list[Path]:
+    """messages.po first, then the areas' files in name order."""
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda path: (path.stem != DOMAIN, path.name))
+
+
+def catalogue_messages(language: str) -> list[Message]:
+    """Every translated message of a language, over all its catalogue files."""
+    found = []
+    for po in catalogue_files(language):
+        with po.open("rb") as source:
+            found += [message for message in read_po(source, locale=language, domain=DOMAIN) if message.id]
+    return found
 
 
 def choose_language(switcher: str | None, profile: str | None, accept_language: str | None) -> str:
