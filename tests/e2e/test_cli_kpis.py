@@ -56,6 +56,13 @@ def test_kpis_and_liability_print_one_json_object_and_refuse_bad_input(tmp_path:
     assert split["purchases"] == 3 and [g["key"] for g in split["groups"]] == ["store"]
     text = cli.run("analytics", "kpis", "--program", pid, "--from", "2026-01-01", "--to", "2026-01-31").stdout
     assert "repeat purchase rate 0.5000" in text and "purchases: 3 (anonymous 0)" in text
+    # No segments yet: every member is in the group without a segment.
+    by_segment = json.loads(cli.run("analytics", "kpis", "--program", pid, "--from", "2026-01-01", "--to",
+                                    "2026-01-31", "--by", "segment", "--json").stdout)  # fmt: skip
+    assert [(g["key"], g["purchases"]) for g in by_segment["groups"]] == [(None, 3)]
+    text = cli.run("analytics", "kpis", "--program", pid, "--from", "2026-01-01", "--to", "2026-01-31", "--by",
+                   "segment").stdout  # fmt: skip
+    assert "segment (no segment): 2 active, 3 purchases" in text
 
     # The liability report: JSON on stdout and the same months as CSV in a file.
     month = f"{today:%Y-%m}"
@@ -72,7 +79,6 @@ def test_kpis_and_liability_print_one_json_object_and_refuse_bad_input(tmp_path:
     # Bad input: one line on stderr, exit 1, nothing on stdout.
     for args, message in (
         (["kpis", "--from", "2026-02-01", "--to", "2026-01-01"], "before it starts"),
-        (["kpis", "--from", "2026-01-01", "--to", "2026-01-31", "--by", "segment"], "segments come"),
         (["kpis", "--from", "2026-01-01", "--to", "2026-01-31", "--by", "colour"], "unknown split"),
         (["kpis", "--from", "2026-01-xx", "--to", "2026-01-31"], "not a date"),
         (["liability", "--from", "2026-06", "--to", "2026-01"], "before it starts"),

@@ -82,7 +82,7 @@ def kpis(
     program: Annotated[str, typer.Option("--program", "-p", help="programme id")],
     from_: Annotated[str, typer.Option("--from", help="first day of the period (programme-local), YYYY-MM-DD")],
     to: Annotated[str, typer.Option("--to", help="last day of the period (inclusive), YYYY-MM-DD")],
-    by: Annotated[str | None, typer.Option("--by", help="split by tier, channel, partner or cohort")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="split by tier, segment, channel, partner or cohort")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """The programme's KPIs over a period: members, repeat purchases, order values, points, liabilities, club
@@ -149,7 +149,7 @@ def _print_kpis(r: dict[str, Any]) -> None:
     lines += [f"campaign {c['id']}: {c['points_cost']} points ({_money(c['cost'])}), {c['participants']} "
               f"participants, revenue {_money(c['participants_revenue'])}" for c in r["campaigns"]]  # fmt: skip
     for g in r.get("groups") or []:
-        lines.append(f"  {r['by']} {g['key'] or '(anonymous)'}: {g['members_active']} active, {g['purchases']} "
+        lines.append(f"  {r['by']} {g['key'] or ('(no segment)' if r['by'] == 'segment' else '(anonymous)')}: {g['members_active']} active, {g['purchases']} "
                      f"purchases, revenue {_money(g['revenue'])}, AOV {_money(g['average_order_value'])}")  # fmt: skip
     typer.echo("\n".join(lines))
 

@@ -24,7 +24,7 @@ from treue.domain.money import Money, divide
 from treue.domain.programs import Program
 from treue.domain.rules.stored import StoredCampaign, campaign_of
 from treue.services.ports import UnitOfWork
-from treue.store.kpis import SPLITS, Flow, Kpis, PurchaseStats
+from treue.store.kpis import MEMBER_SPLITS, SPLITS, Flow, Kpis, PurchaseStats
 
 MAX_MONTHS = 600  # buckets in one CASE: 50 years of enrolment cohorts or report months
 RATE_PLACES = Decimal("0.0001")
@@ -149,9 +149,6 @@ def _check_period(start: date, end: date) -> None:
 
 
 def _check_split(by: str | None) -> None:
-    if by == "segment":
-        raise InvalidInput("by=segment is not available yet: segments come with a later release; "
-                           f"use one of {', '.join(SPLITS)}")  # fmt: skip
     if by is not None and by not in SPLITS:
         raise InvalidInput(f"unknown split by={by!r}; use one of {', '.join(SPLITS)}")
 
@@ -176,8 +173,10 @@ def _purchase_kpis(program: Program, s: PurchaseStats) -> dict[str, Any]:
 
 def kpis(uow: UnitOfWork, program_id: UUID, start: date, end: date, now: datetime, *,
          by: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """The programme's KPIs over the local days [start, end], optionally split `by` tier, channel, partner or
-    cohort (enrolment month). Tiers are the members' tiers now."""
+    """The programme's KPIs over the local days [start, end], optionally split `by` tier, segment, channel,
+    partner or cohort (enrolment month). Tiers and segments are the members' now; segments overlap (a member in
+    two counts in both), so their groups need not add up to the total; the group without a key holds members in
+    no segment and the anonymous purchases."""
     _check_period(start, end)
     _check_split(by)
     with uow:
@@ -259,12 +258,12 @@ def _key_label(by: str, key: Any, first_month: date) -> str | None:
 def _groups(store: Kpis, program: Program, by: str, since: datetime, until: datetime, now: datetime,
             months: Sequence[datetime], first_month: date) -> list[dict[str, Any]]:  # fmt: skip
     stats = {s.key: s for s in store.purchase_stats(program.id, program.currency, since, until, by, now, months)}
-    counts = store.member_counts(program.id, since, until, by, now, months) if by in ("tier", "cohort") else {}
+    counts = store.member_counts(program.id, since, until, by, now, months) if by in MEMBER_SPLITS else {}
     groups = []
     for key in sorted(set(stats) | set(counts), key=lambda k: (k is None, str(k).zfill(6))):
         total, new = counts.get(key, (0, 0))
         entry: dict[str, Any] = {"key": _key_label(by, key, first_month)}
-        if by in ("tier", "cohort"):
+        if by in MEMBER_SPLITS:
             entry |= {"members_total": total, "members_new": new}
         groups.append(entry | _purchase_kpis(program, stats.get(key, PurchaseStats(key))))
     return groups

@@ -21,7 +21,9 @@ from treue.domain.ledger import POINTS, AccountKind, TransferKind
 from treue.store import tables as t
 
 # How purchases and members can be split: the name of the split and what it needs joined.
-SPLITS = ("tier", "channel", "partner", "cohort")
+SPLITS = ("tier", "segment", "channel", "partner", "cohort")
+# Splits by something a member has: members' counts come per group too, anonymous purchases have no group.
+MEMBER_SPLITS = ("tier", "segment", "cohort")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,14 @@ class Kpis:
             return case((p.c.member_id.is_(None), null()), else_=self._tier(program_id, now))
         if split == "cohort":
             return case((p.c.member_id.is_(None), null()), else_=bucket_of(t.members.c.enrolled_at, months))
+        if split == "segment":
+            return t.segment_members.c.segment_code
         raise ValueError(split)
+
+    def _segment_join(self, base: Any, member_id: Any, program_id: UUID) -> Any:
+        """A row per segment the member is in now (segments overlap), one row with no segment otherwise."""
+        sm = t.segment_members
+        return base.outerjoin(sm, and_(sm.c.program_id == program_id, sm.c.member_id == member_id))
 
     # -- purchases ------------------------------------------------------------------------------------------------
     def purchase_stats(self, program_id: UUID, currency: str, start: datetime, end: datetime, split: str | None,
@@ -107,7 +116,12 @@ class Kpis:
         p = t.purchases
         net = p.c.total_minor - p.c.refunded_minor
         key = self._key(split, program_id, now, months).label("key")
-        source = self._member_join(p, p.c.member_id, program_id) if split in ("tier", "cohort") else p
+        if split == "segment":
+            source: Any = self._segment_join(p, p.c.member_id, program_id)
+        elif split in ("tier", "cohort"):
+            source = self._member_join(p, p.c.member_id, program_id)
+        else:
+            source = p
         per_member = (
             select(key, p.c.member_id, func.count().label("n"), func.sum(net).label("revenue"))
             .select_from(source)
@@ -149,7 +163,8 @@ class Kpis:
 
     def member_counts(self, program_id: UUID, start: datetime, end: datetime, split: str | None, now: datetime,
                       months: Sequence[datetime]) -> dict[Any, tuple[int, int]]:  # fmt: skip
-        """(members enrolled before `end`, of them enrolled from `start`) per tier or cohort, or for all."""
+        """(members enrolled before `end`, of them enrolled from `start`) per tier, segment or cohort, or for
+        all."""
         m = t.members
         if split == "tier":
             key: Any = self._tier(program_id, now)
@@ -157,6 +172,8 @@ class Kpis:
                                                            t.member_tiers.c.member_id == m.c.id))  # fmt: skip
         elif split == "cohort":
             key, source = bucket_of(m.c.enrolled_at, months), m
+        elif split == "segment":
+            key, source = t.segment_members.c.segment_code, self._segment_join(m, m.c.id, program_id)
         else:
             key, source = literal("all"), m
         key = key.label("key")
