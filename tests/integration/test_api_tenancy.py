@@ -253,6 +253,7 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /notifications/templates/preview": {"trigger": "welcome", "channel": "email", "locale": "de"},
         "POST /members/{member_id}/notifications/consents": {"channel": "email", "granted": True},
         "POST /notifications/messages/{message_id}/bounce": {"reason": "x", "permanent": True},
+        "POST /notifications/messages/{message_id}/resend": {"reason": "x"},
         # segments, offers, recommendations, surveys (issue 8)
         "POST /segments": {"code": "b-segment", "name": "B", "kind": "static"},
         "POST /segments/{segment_code}/refresh": {"member_ids": [member]},

@@ -192,3 +192,16 @@ def test_inbox_read_state_log_and_bounces(api: Api):
     api.refused(a.admin, "GET", "/notifications/messages", 422, "invalid_input", a.program_id,
                 params={"status": "lost"})  # fmt: skip
     api.refused(a.read_only, "GET", "/notifications/messages", 403, "forbidden", a.program_id)
+
+    # Support sends the bounced email again once the address is corrected: a new message, the original kept.
+    api.refused(a.admin, "POST", f"/notifications/messages/{note['id']}/resend", 404, "not_found", a.program_id,
+                json={})  # fmt: skip
+    api.refused(b.admin, "POST", f"/notifications/messages/{sent['id']}/resend", 404, "not_found", b.program_id,
+                json={})  # fmt: skip
+    a.pos.ok("PATCH", f"/members/{member['id']}", status=200, json={"email": "box2@example.org"})
+    copy = a.admin.ok("POST", f"/notifications/messages/{sent['id']}/resend", status=201,
+                      json={"reason": "address corrected"})  # fmt: skip
+    assert copy["status"] == "queued" and copy["recipient"] == "box2@example.org" and copy["id"] != sent["id"]
+    flush(api, mailer)
+    assert mailer.sent[-1].to == "box2@example.org" and mailer.sent[-1].subject == sent["subject"]
+    assert a.admin.get("/notifications/messages", params={"status": "bounced"})[0]["id"] == sent["id"]

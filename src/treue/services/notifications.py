@@ -887,3 +887,38 @@ def mark_read(uow: UnitOfWork, program_id: UUID, member_id: UUID, message_id: UU
         unread = uow.notifications.unread_count(program_id, member_id)
         uow.commit()
     return {"id": str(message_id), "read": True, "read_at": _iso(read_at), "unread": unread}
+
+
+RESENDABLE = frozenset({Status.SENT.value, Status.FAILED.value, Status.BOUNCED.value})
+
+
+def resend_message(uow: UnitOfWork, program_id: UUID, message_id: UUID, now: datetime, *, actor: str = "api",
+                   reason: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Support sends an email or push again (lost, in the spam folder, the address corrected after a bounce): a
+    new message with the same text, to the member's address now; the original stays as it was in the log. The
+    send checks marketing consent again, as for every message, so a resend cannot reach a member who withdrew."""
+    with uow:
+        found = uow.notifications.message(program_id, message_id)
+        if found is None or found["channel"] == Channel.INBOX.value:
+            raise NotFound(f"no email or push message {message_id}", resource="notification_message")
+        if found["status"] not in RESENDABLE:
+            raise InvalidInput(f"only a sent, failed or bounced message can be sent again; this one is "
+                               f"{found['status']}")  # fmt: skip
+        member = uow.members.get(program_id, found["member_id"])
+        if member.get("status") != "active":
+            raise InvalidInput("the member is not active")
+        recipient = None
+        if found["channel"] == Channel.EMAIL.value:
+            recipient = member.get("email")
+            if not recipient:
+                raise InvalidInput("the member has no email address")
+        copy_id = new_id()
+        row = {key: found[key] for key in ("program_id", "member_id", "trigger", "channel", "purpose", "locale",
+                                           "subject", "body_text", "body_html", "data")}  # fmt: skip
+        row |= {"id": copy_id, "dedupe_key": f"resend:{copy_id}", "status": Status.QUEUED.value, "reason": None,
+                "recipient": recipient, "not_before": now, "attempts": 0, "created_at": now, "sent_at": None}  # fmt: skip
+        uow.notifications.add_message(row)
+        record_audit(uow, program_id, actor, "notifications.resend", "notification_message", message_id,
+                     {"status": found["status"]}, {"resent_as": str(copy_id)}, reason, now)  # fmt: skip
+        uow.commit()
+    return message_view(row | {"last_error": None, "read_at": None})

@@ -17,6 +17,7 @@ from treue.services.mail import mailer_from_env
 from treue.web import (
     admin,
     fraud,
+    member_engagement,
     operations,
     overview,
     portal,
@@ -40,6 +41,7 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(overview.router)
     app.include_router(admin.router)
+    app.include_router(member_engagement.router)
     app.include_router(setup.router)
     app.include_router(setup_programme.router)  # issue 9
     app.include_router(setup_engage.router)  # issue 9

@@ -28,6 +28,7 @@ from treue.api.schemas.notifications import (
     MessageOut,
     PreviewIn,
     ReadOut,
+    ResendIn,
     SettingsIn,
     SettingsOut,
     TemplateIn,
@@ -123,6 +124,14 @@ def bounce(message_id: UUID, body: BounceIn, ctx: Context = Depends(ADMIN)) -> J
     return idempotency.run(ctx, canonical(body), lambda uow: cases.report_bounce(
         uow, ctx.program_id, message_id, body.reason, body.permanent, ctx.now(), actor=ctx.principal.actor),
         status=200)  # fmt: skip
+
+
+@router.post("/notifications/messages/{message_id}/resend", response_model=MessageOut)
+def resend(message_id: UUID, body: ResendIn, ctx: Context = Depends(ADMIN)) -> JSONResponse:
+    """Send an email or push again (a support action, audited): a new message with the same text to the member's
+    address now; the original stays in the log."""
+    return idempotency.run(ctx, canonical(body), lambda uow: cases.resend_message(
+        uow, ctx.program_id, message_id, ctx.now(), actor=ctx.principal.actor, reason=body.reason), status=201)  # fmt: skip
 
 
 # -- links in emails (no API key: the token) ------------------------------------------------------------------

@@ -87,6 +87,10 @@ class BounceIn(Input):
     permanent: bool = True
 
 
+class ResendIn(Input):
+    reason: str | None = Field(None, max_length=500, examples=["the member found no email in their inbox"])
+
+
 class MessageOut(Output):
     id: str
     member_id: str
