@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -86,3 +87,20 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_another_worker_delivers(
     [got] = receiver.received  # delivered once, verified with the library, to the same webhook-id as A's try
     assert got["payload"]["type"] == "member.enrolled" and got["payload"]["data"]["member_id"] == str(member)
     assert receiver.seen == [got["headers"]["webhook-id"]] * 2
+
+
+def test_a_worker_with_jobs_runs_the_periodic_jobs(engine, uow_factory, program_id):
+    from tests.integration.rules_helpers import fixed, rule
+    from treue.jobs.scheduler import DEFAULT_JOBS
+    from treue.services.points import get_balance
+
+    started = datetime.now(UTC)
+    rule(uow_factory, program_id, started, "birthday-bonus", fixed(500), trigger="birthday")
+    today = started.astimezone(ZoneInfo("Europe/Berlin")).date()
+    member = enrol(uow_factory, program_id, started, birthday=today.replace(year=1990))
+    cli = Cli(engine)
+    done = cli.json("worker", "run", "--once", "--jobs", "--name", "jobs-1")
+    assert set(done["jobs"]) == set(DEFAULT_JOBS)
+    assert get_balance(uow_factory(), program_id, member, datetime.now(UTC))["points"] == 500
+    # Without --jobs a worker only delivers.
+    assert "jobs" not in cli.json("worker", "run", "--once", "--name", "jobs-2")

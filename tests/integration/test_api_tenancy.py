@@ -160,6 +160,21 @@ def build(api: Api, now) -> World:
     secrets += ["a-secret-segment", "a-secret-survey", "a-secret-comment"]
     # privacy and security (issue 10)
     # fraud controls (issue 10)
+    from uuid import UUID
+
+    from treue.services.fraud import scan
+
+    a.admin.ok("PUT", "/fraud/settings", status=200, json={"caps": [{"action": "earn", "subject": "member",
+                                                                      "window": "day", "max_count": 1}],
+                                                             "alerts": {"cap_hits": 1}})  # fmt: skip
+    for order in ("A-FRAUD-1", "A-FRAUD-2"):  # the second goes over the cap: held
+        a.pos.post("/purchases", {"member_id": member["id"], "external_order_id": order, "total": "5.00",
+                                  "occurred_at": now.isoformat(), "currency": "EUR"})  # fmt: skip
+    fraud_hold = a.admin.get("/fraud/held")[0]
+    scan(api.uow, now, UUID(a.program_id))
+    fraud_alert = a.admin.get("/fraud/alerts")[0]
+    ids |= {"held_id": fraud_hold["id"], "alert_id": fraud_alert["id"]}
+    secrets += [fraud_hold["id"], fraud_alert["id"]]
     return World(a, b, ids, secrets, "A-ORDER-1")
 
 
@@ -171,6 +186,7 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /programs/{program_id}/keys": {"scope": "admin"},
         "PATCH /program": {"name": "Renamed", "pending_days": 99},
         "POST /keys": {"scope": "admin"},
+        "POST /keys/{key_id}/rotate": {"grace_hours": 0},  # operations (issue 9/10)
         "POST /members": {"external_ref": "a-ref-1"},
         "PATCH /members/{member_id}": {"email": "mallory@evil.example", "external_ref": "stolen"},
         "POST /members/{member_id}/adjustments": {"points": -100, "reason": "theft"},
@@ -261,7 +277,13 @@ def body_for(op: Operation, w: World, now) -> dict[str, Any] | None:
         "POST /surveys": {"code": "b-survey", "name": "B"},
         "POST /surveys/{survey_code}/responses": {"member_id": member, "score": 0, "comment": "b"},
         # privacy and security (issue 10)
+        "POST /members/{member_id}/erase": {"reason": "mallory wants A's member gone"},
+        "PUT /privacy/retention": {"retention_months": 1},
         # fraud controls (issue 10)
+        "PUT /fraud/settings": {"active": False, "caps": []},
+        "POST /fraud/held/{held_id}/approve": {"reason": "mallory says so"},
+        "POST /fraud/held/{held_id}/reject": {"reason": "mallory says so"},
+        "POST /fraud/alerts/{alert_id}/acknowledge": {"note": "nothing to see"},
         "POST /club/plans": {"code": "b-plan", "name": {"de": "B"}, "price": "9.90", "interval": "month"},
         "PATCH /club/plans/{code}": {"active": False, "bonus_points": 10**6},
         "POST /club/subscriptions": {"member_id": member, "plan": "b-plan"},

@@ -6,9 +6,11 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from treue.api.i18n import negotiate, title
@@ -21,6 +23,29 @@ PROBLEM = "application/problem+json"
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
               422: "validation_error", 429: "rate_limited"}  # fmt: skip
+
+
+# A lost or refused database connection (a restart, a failover, a network cut) is temporary: 503 with Retry-After,
+# so clients and proxies retry instead of treating it as a bug. Connection-class SQLSTATEs: 08xxx (connection
+# exception), 57P01-57P03 (admin/crash shutdown, cannot connect now).
+RETRY_AFTER_SECONDS = 5
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether an exception means the database cannot be reached now (rather than a bug or a refused statement)."""
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection became free in time
+        return True
+    cause: BaseException | None = error
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        cause = error.orig
+    if isinstance(cause, psycopg.OperationalError):
+        state = getattr(cause, "sqlstate", None)
+        # no SQLSTATE: the client library failed to connect or lost the socket; a server answer has one
+        return state is None or state.startswith(_CONNECTION_STATES)
+    return False
 
 
 def problem(status: int, code: str, detail: str, instance: str | None = None, language: str = "en",
@@ -78,8 +103,26 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(error.status_code, "http_error")
         return problem(error.status_code, code, str(error.detail), request.url.path, language_of(request))
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    def crashed(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
         return problem(500, "internal_error", "an unexpected error occurred; nothing was changed", request.url.path,
                        language_of(request))  # fmt: skip
+
+    # Database errors are handled here rather than by the catch-all below: Starlette's handler for Exception
+    # answers and then re-raises to the server, which closes the client's connection.
+    async def _database(request: Request, error: Exception) -> JSONResponse:
+        if not database_unavailable(error):
+            return crashed(request, error)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(error).splitlines()[0] if str(error) else type(error).__name__)  # fmt: skip
+        response = problem(503, "database_unavailable", "the database cannot be reached; retry the request "
+                           "(with the same Idempotency-Key)", request.url.path, language_of(request))  # fmt: skip
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    app.add_exception_handler(sa_exc.DBAPIError, _database)
+    app.add_exception_handler(sa_exc.TimeoutError, _database)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, error: Exception) -> JSONResponse:
+        return crashed(request, error)

@@ -151,12 +151,21 @@ TITLES: dict[str, dict[str, str]] = {
     "survey_answered": {"en": "The member has answered this survey already",
                         "de": "Das Mitglied hat diese Umfrage bereits beantwortet"},
     # privacy and security (issue 10)
+    "member_erased": {"en": "The member was erased", "de": "Das Mitglied wurde gelöscht"},
     # fraud controls (issue 10)
+    "velocity_cap_exceeded": {"en": "A velocity limit of the programme is reached; try again later",
+                              "de": "Ein Häufigkeitslimit des Programms ist erreicht; bitte später erneut versuchen"},
+    "fraud_hold_not_found": {"en": "Held transaction not found", "de": "Zurückgehaltene Buchung nicht gefunden"},
+    "fraud_hold_decided": {"en": "The held transaction was decided already",
+                           "de": "Über die zurückgehaltene Buchung wurde bereits entschieden"},
+    "fraud_alert_not_found": {"en": "Fraud alert not found", "de": "Betrugswarnung nicht gefunden"},
     # web (issue 9)
     "sign_in_failed": {"en": "Email or password is wrong", "de": "E-Mail-Adresse oder Passwort ist falsch"},
     "sign_in_locked": {"en": "Too many failed sign-ins; try again later",
                        "de": "Zu viele fehlgeschlagene Anmeldungen; bitte später erneut versuchen"},
     "sign_in_code_invalid": {"en": "The code is wrong or has expired", "de": "Der Code ist falsch oder abgelaufen"},
+    "database_unavailable": {"en": "The database is unavailable; try again shortly",
+                             "de": "Die Datenbank ist nicht erreichbar; bitte gleich erneut versuchen"},
 }  # fmt: skip
 
 

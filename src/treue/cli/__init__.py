@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -217,8 +217,20 @@ def keys_list(program: Annotated[str | None, typer.Option("--program", "-p")] = 
 @keys.command("revoke")
 @friendly
 def keys_revoke(key_id: str) -> None:
-    key_cases.revoke_api_key(uow()(), uuid_arg(key_id, "key"), None, now())
+    key_cases.revoke_api_key(uow()(), uuid_arg(key_id, "key"), None, now(), actor="cli")
     typer.echo("revoked")
+
+
+@keys.command("rotate")
+@friendly
+def keys_rotate(key_id: str,
+                grace_hours: int = typer.Option(24, min=0, max=720, help="hours the old secret keeps working; 0: none"),
+                program: Annotated[str | None, typer.Option("--program", "-p", help="refuse keys of other programmes")] = None,
+                as_json: Json = False) -> None:  # fmt: skip
+    """Give a key a new secret (shown once); the old one works for --grace-hours more, then is refused."""
+    view = key_cases.rotate_api_key(uow()(), uuid_arg(key_id, "key"), program_uuid(program) if program else None, now(),
+                                    timedelta(hours=grace_hours), actor="cli")  # fmt: skip
+    emit(view, as_json, view["key"])
 
 
 # -- members ----------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `treue worker run` is the long-running process: it relays the outbox (webhook deliveries, NATS when
 TREUE_NATS_URL is set, queued notifications) and sends due webhook attempts and notifications (email over SMTP,
 push as the event notification.push). Run as many as you like: each delivery attempt is claimed
-by one worker under a lease. `treue worker webhooks ...` manages a programme's endpoints and delivery log.
+by one worker under a lease. With `--jobs` it also runs the periodic jobs (the scheduler `treue serve` runs
+unless `--no-scheduler`). `treue worker webhooks ...` manages a programme's endpoints and delivery log.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 
 from treue.cli.common import emit, fail, friendly, now, program_uuid, uow, uuid_arg
 from treue.domain.webhooks import DeliveryPolicy
+from treue.jobs.scheduler import Scheduler
 from treue.services import notifications as notices
 from treue.services import streams
 from treue.services import webhooks as cases
@@ -53,8 +55,11 @@ def run(once: bool = typer.Option(False, "--once", help="one round, then exit"),
         poll: float = typer.Option(1.0, "--poll", help="seconds to wait when there is nothing to do"),
         name: str = typer.Option("", "--name", help="this worker's name in the delivery log (default host:pid)"),
         batch: int = typer.Option(20, "--batch", help="deliveries claimed per round"),
-        lease: float = typer.Option(0, "--lease", help="seconds a claimed delivery stays this worker's")) -> None:  # fmt: skip
-    """Relay the outbox and deliver webhooks until stopped (SIGTERM/SIGINT finish the round, then exit)."""
+        lease: float = typer.Option(0, "--lease", help="seconds a claimed delivery stays this worker's"),
+        jobs: bool = typer.Option(False, "--jobs", help="also run the periodic jobs (expiry, rules, tiers, ...)"),
+        interval: float = typer.Option(60.0, "--interval", help="seconds between rounds of the periodic jobs")) -> None:  # fmt: skip
+    """Relay the outbox and deliver webhooks until stopped (SIGTERM/SIGINT finish the round, then exit); with
+    --jobs also the periodic jobs, in a thread (idempotent per period: a second copy elsewhere does no harm)."""
     policy = policy_from_env(lease or None)
     me = name or f"{socket.gethostname()}:{os.getpid()}"
     publisher = streams.publisher_from_env()
@@ -67,16 +72,22 @@ def run(once: bool = typer.Option(False, "--once", help="one round, then exit"),
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    typer.echo(f"worker {me} started", err=True)
+    scheduler = Scheduler(uow(), now, interval) if jobs else None
+    if scheduler is not None and not once:
+        scheduler.start()
+    typer.echo(f"worker {me} started" + (" with the periodic jobs" if jobs else ""), err=True)
     while not stopping:
         relayed = cases.relay_outbox(uow(), now(), publisher=publisher)
         sent = cases.deliver_due(uow(), now, me, policy, limit=batch)
         mailed = notices.send_due(uow(), now, me, mailer, limit=batch)
         if once:
-            emit({"relay": relayed, "deliveries": sent, "notifications": mailed})
+            ran = scheduler.run_once() if scheduler is not None else None  # in this thread: done before the exit
+            emit({"relay": relayed, "deliveries": sent, "notifications": mailed} | ({"jobs": ran} if jobs else {}))
             break
         if not relayed["relayed"] and not sent["attempted"] and not mailed["attempted"]:
             time.sleep(poll)
+    if scheduler is not None and not once:
+        scheduler.stop()
     if publisher is not None:
         publisher.close()
 

@@ -508,6 +508,30 @@ class SurveyAnswered(Conflict):
 
 
 # -- privacy and security (issue 10) ------------------------------------------------------------------------
+class MemberErased(Conflict):
+    """The member was erased (GDPR): the pseudonym stays for the ledger, but nothing new happens to it."""
+
+    code = "member_erased"
 
 
 # -- fraud controls (issue 10) ------------------------------------------------------------------------------
+class VelocityCapExceeded(DomainError):
+    """A redemption would go over one of the programme's velocity caps: refused (429), nothing changed. The
+    problem names the cap(s) and `retry_after`, the seconds until the window ends."""
+
+    code = "velocity_cap_exceeded"
+    status = 429
+
+
+class FraudHoldNotFound(NotFound):
+    code = "fraud_hold_not_found"
+
+
+class FraudHoldDecided(Conflict):
+    """The held transaction was approved or rejected already (a decision is final)."""
+
+    code = "fraud_hold_decided"
+
+
+class FraudAlertNotFound(NotFound):
+    code = "fraud_alert_not_found"

@@ -81,5 +81,10 @@ SEGMENT_CREATED = "segment.created"
 SEGMENT_REFRESHED = "segment.refreshed"  # payload: segment, members, added, removed (only when it changed)
 SURVEY_ANSWERED = "survey.answered"  # also the custom event that rules and the NPS KPI read (attribute `nps`)
 # Privacy and security (issue 10)
+MEMBER_ERASED = "member.erased"  # payload: member_id, erased_at, source, points forfeited (no personal data)
 
 # Fraud controls (issue 10)
+FRAUD_TRANSACTION_HELD = "fraud.transaction_held"  # an earn went over a velocity cap: its points are held
+FRAUD_TRANSACTION_APPROVED = "fraud.transaction_approved"  # staff released the held points
+FRAUD_TRANSACTION_REJECTED = "fraud.transaction_rejected"  # staff rejected them: the points were reversed
+FRAUD_ALERT_RAISED = "fraud.alert_raised"  # the scan found an anomaly (once per kind, subject and day)

@@ -81,8 +81,22 @@ def _segments(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) ->
 
 
 # privacy (issue 10)
+def _retention(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Members inactive for longer than their programme's retention setting are erased (GDPR), in batches."""
+    from treue.services.privacy import run_retention
+
+    return run_retention(uow, now, program_id)
+
 
 # fraud (issue 10)
+def _fraud_scan(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Anomaly alerts (refunds after redemptions, referrals per device, earning spikes, repeated cap hits) for
+    programmes with fraud settings, at most once per programme and hour; old velocity counters pruned."""
+    from treue.services.fraud import scan
+
+    return scan(uow, now, program_id)
+
 
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
-                        "clv": _clv, "referrals": _referrals, "notifications": _notifications, "segments": _segments}  # fmt: skip
+                        "clv": _clv, "referrals": _referrals, "notifications": _notifications, "segments": _segments,
+                        "fraud_scan": _fraud_scan, "retention": _retention}  # fmt: skip

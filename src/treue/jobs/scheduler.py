@@ -14,7 +14,7 @@ from treue.services.ports import UnitOfWorkFactory
 log = logging.getLogger("treue.jobs")
 # Every job is idempotent per period, so running each every interval is safe. `clv` refits a model over the
 # whole history: run it nightly with `treue jobs run clv` (cron), not every minute.
-DEFAULT_JOBS = ("expire", "rules", "tiers", "club", "referrals", "notifications", "outbox")
+DEFAULT_JOBS = ("expire", "rules", "tiers", "club", "referrals", "notifications", "outbox", "fraud_scan")
 
 
 class Scheduler:

@@ -33,6 +33,7 @@ from treue.domain.money import Money
 from treue.domain.programs import Program
 from treue.domain.rewards import Reward
 from treue.ids import new_id
+from treue.services.fraud import refuse_redemption
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.purchases import RecordPurchase, preview_purchase, record_purchase
@@ -145,6 +146,8 @@ def reserve(uow: UnitOfWork, program_id: UUID, cmd: ReserveHold, now: datetime) 
         hold = Hold(new_id(), member_id, currency, cmd.points, wallet_minor, expires_at)
         got = _usable(uow, program, member_id, now, lock=True)  # the member's lock: reserves queue here
         check_reservable(cmd.points, wallet_minor, got["usable_points"], got["usable_wallet"])
+        if cmd.points > 0:  # paying with points is redeeming them: the programme's redeem caps apply (issue 10)
+            refuse_redemption(uow, program, member_id, cmd.points, now)
         row = {"program_id": program_id, "id": hold.id, "member_id": member_id, "partner": cmd.partner or "default",
                "reference": cmd.reference, "currency": currency, "points": hold.points, "wallet_minor": wallet_minor,
                "status": HoldStatus.HELD.value, "expires_at": expires_at, "created_at": now,

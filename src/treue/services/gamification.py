@@ -763,6 +763,8 @@ def grant_badge(uow: UnitOfWork, program_id: UUID, member_id: UUID, code: str, n
         if awarded:
             uow.emit(program_id, Event(events.BADGE_AWARDED, {"member_id": str(member_id), "badge": code,
                                                               "by": actor}))  # fmt: skip
+            record_audit(uow, program_id, actor, "badge.grant", "member", member_id, None, {"badge": code}, reason,
+                         now)  # fmt: skip
         uow.commit()
     held = next(b for b in member_badges(uow, program_id, member_id) if b["code"] == code)
     return held | {"awarded": awarded}

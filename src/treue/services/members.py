@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 
 from treue.domain import events
-from treue.domain.errors import InvalidInput, MemberExists, NotFound
+from treue.domain.errors import InvalidInput, MemberErased, MemberExists, NotFound
 from treue.domain.events import Event
 from treue.domain.members import (
     ConsentChannel,
@@ -133,7 +133,9 @@ def update_member(uow: UnitOfWork, program_id: UUID, member_id: UUID, changes: d
     source = changes.pop("consent_source", None)
     profile = _clean_profile(changes)
     with uow:
-        before = member_view(uow.members.get(program_id, member_id), uow.members.consents(program_id, member_id))
+        row = uow.members.get(program_id, member_id)
+        _not_erased(row)  # personal data given to an erased member would be a new profile under its pseudonym
+        before = member_view(row, uow.members.consents(program_id, member_id))
         if profile:
             try:
                 uow.members.update(program_id, member_id, {**profile, "updated_at": now})
@@ -164,13 +166,14 @@ def find_members(uow: UnitOfWork, program_id: UUID, *, card_number: str | None =
     if not any(criteria.values()):
         raise InvalidInput("give a card_number, email, phone or external_ref to look a member up")
     with uow:
-        return [member_view(row) for row in uow.members.find(program_id, **criteria)]
+        return [member_view(row) for row in uow.members.find(program_id, **criteria) if row["status"] != ERASED]
 
 
 def search_members(uow: UnitOfWork, program_id: UUID, text: str | None, limit: int = 50,
                    after: datetime | None = None) -> list[dict[str, Any]]:  # fmt: skip
     with uow:
-        return [member_view(row) for row in uow.members.search(program_id, text, min(limit, 200), after)]
+        return [member_view(row) for row in uow.members.search(program_id, text, min(limit, 200), after)
+                if row["status"] != ERASED]  # fmt: skip
 
 
 def resolve_member(uow: UnitOfWork, program_id: UUID, *, member_id: UUID | None = None,
@@ -180,13 +183,22 @@ def resolve_member(uow: UnitOfWork, program_id: UUID, *, member_id: UUID | None 
     if len(given) != 1:
         raise InvalidInput("name the member by exactly one of member_id, card_number, external_ref")
     if member_id:
-        uow.members.get(program_id, member_id)  # 404 (not a foreign-key failure) for another programme's member
+        # 404 (not a foreign-key failure) for another programme's member; 409 for an erased one (issue 10)
+        _not_erased(uow.members.get(program_id, member_id))
         return member_id
     if card_number:
         found: UUID = uow.members.id_by(program_id, card_number=normalise_card_number(card_number))
     else:
         found = uow.members.id_by(program_id, external_ref=external_ref)
     return found
+
+
+ERASED = "erased"  # the status of a member whose personal data was erased (services/privacy.py)
+
+
+def _not_erased(row: dict[str, Any]) -> None:
+    if row["status"] == ERASED:
+        raise MemberErased(f"member {row['id']} was erased (GDPR); nothing new can be recorded for it")
 
 
 __all__ = ["EnrolMember", "NotFound", "enrol_member", "find_members", "get_member", "update_member"]

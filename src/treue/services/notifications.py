@@ -162,10 +162,12 @@ def reset_template(uow: UnitOfWork, program_id: UUID, code: str, chan: str, loc:
     trig, ch, lo = trigger(code), channel(chan), locale(loc)
     with uow:
         uow.programs.get(program_id, cached=True)
+        custom = uow.notifications.template(program_id, trig.code, ch.value, lo)
         removed = uow.notifications.delete_template(program_id, trig.code, ch.value, lo)
-        if removed:
+        if removed and custom is not None:  # the audit keeps the wording that was removed
+            before = {k: custom.get(k) for k in ("subject", "text", "html")}
             record_audit(uow, program_id, actor, "notifications.template_reset", "notification_template",
-                         f"{trig.code}/{ch.value}/{lo}", None, None, None, now)  # fmt: skip
+                         f"{trig.code}/{ch.value}/{lo}", before, {"custom": False}, None, now)  # fmt: skip
         uow.commit()
     tpl = default_template(trig.code, ch, lo)
     return {"trigger": trig.code, "channel": ch.value, "locale": lo, "custom": False, "subject": tpl.subject,

@@ -13,6 +13,7 @@ from treue.domain.cards import Payment
 from treue.domain.durations import require_aware
 from treue.domain.errors import CurrencyMismatch, InvalidInput, RefundExceedsPurchase
 from treue.domain.events import Event
+from treue.domain.fraud import Action, Origin
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.lots import NewLot
 from treue.domain.money import Money, Rounding, divide
@@ -34,6 +35,7 @@ from treue.services.cards import after_purchase as after_payment
 from treue.services.cards import match_payment
 from treue.services.earning import earn_lots, emit_grants_and_hooks, lots_view, post_earn, run_rules
 from treue.services.engagement import after_event, after_refund
+from treue.services.fraud import HELD_UNTIL, hold_earn, screen
 from treue.services.members import resolve_member
 from treue.services.ports import UnitOfWork
 from treue.services.tiers import assess_member
@@ -65,6 +67,7 @@ class RecordPurchase:
     channel: str = "store"
     lines: list[LineInput] = field(default_factory=list)
     payment: PaymentInput | None = None  # paid with a payment token: matched to the member who linked it (issue 11)
+    origin: Origin | None = None  # the device id and client IP the request carried: velocity caps (issue 10)
 
 
 @dataclass
@@ -128,10 +131,19 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
             uow.members.get(program_id, member_id)  # nothing earned: check the member exists
         uow.purchases.add(program_id, purchase, points, now)
         lots: list[NewLot] = []
+        held = None
         if points > 0 and member_id is not None:
-            _, lots = post_earn(uow, program, member_id, earning, purchase.occurred_at, now,
-                                {"order": purchase.external_order_id, "partner": purchase.partner},
-                                purchase_id=purchase.id, partner=purchase.partner)  # fmt: skip
+            # Velocity caps (issue 10): earns are counted after the account lock (run_rules took it); no query
+            # without caps. Over a cap the points are posted held (pending, not spendable) until staff decide.
+            broken = screen(uow, program, Action.EARN, member_id, points, purchase.occurred_at, cmd.origin,
+                            cmd.payment.token if cmd.payment else None)  # fmt: skip
+            transfer_id, lots = post_earn(uow, program, member_id, earning, purchase.occurred_at, now,
+                                          {"order": purchase.external_order_id, "partner": purchase.partner},
+                                          purchase_id=purchase.id, partner=purchase.partner,
+                                          held_until=HELD_UNTIL if broken else None)  # fmt: skip
+            if broken:
+                held = hold_earn(uow, program, member_id, transfer_id, lots, evaluation, broken, now,
+                                 purchase_id=purchase.id)  # fmt: skip
         cashback = None
         engaged: dict[str, Any] = {}
         if member_id is not None:
@@ -158,6 +170,8 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         view["cashback"] = cashback
     if paid is not None:
         view["payment"] = paid
+    if held is not None:
+        view["fraud_hold"] = held
     return view | engaged
 
 

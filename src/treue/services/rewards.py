@@ -18,11 +18,13 @@ from treue.domain.coupons import (
 from treue.domain.durations import require_aware
 from treue.domain.errors import AlreadyCancelled, CouponInvalid, InvalidInput, RewardOutOfStock
 from treue.domain.events import Event
+from treue.domain.fraud import Origin
 from treue.domain.ledger import AccountKind, Transfer, TransferKind, move, system_account_id
 from treue.domain.money import Money
 from treue.domain.rewards import Reward, RewardType
 from treue.ids import new_id, random_choice
 from treue.services.audit import record_audit
+from treue.services.fraud import refuse_redemption
 from treue.services.partners import require_partner
 from treue.services.ports import UnitOfWork
 from treue.services.views import coupon_view, iso, reward_view
@@ -89,10 +91,12 @@ def get_reward(uow: UnitOfWork, program_id: UUID, reward_id: UUID) -> dict[str, 
 
 
 def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id: UUID,
-                  now: datetime, partner: str | None = None) -> dict[str, Any]:  # fmt: skip
+                  now: datetime, partner: str | None = None, origin: Origin | None = None) -> dict[str, Any]:  # fmt: skip
     """Spend points on a reward: soonest-expiring points first, one from stock, a new coupon code.
 
-    `partner` is where the points are spent (a coalition partner's code; "default": the programme itself)."""
+    `partner` is where the points are spent (a coalition partner's code; "default": the programme itself).
+    `origin` (device id, client IP) is counted by the programme's velocity caps (issue 10): over one, the
+    redemption is refused (`velocity_cap_exceeded`) and nothing changes."""
     with uow:
         program = uow.programs.get(program_id, cached=True)
         partner = require_partner(uow, program_id, partner)
@@ -102,6 +106,7 @@ def redeem_reward(uow: UnitOfWork, program_id: UUID, member_id: UUID, reward_id:
         reward = uow.rewards.get(program_id, reward_id)
         reward.check_redeemable(now, uow.rewards.count_active_redemptions(program_id, member_id, reward_id))
         draw = account.spend(reward.cost_points, now, uow.wallet.held(program_id, member_id, now).points)
+        refuse_redemption(uow, program, member_id, reward.cost_points, now, origin)  # after the account lock
         if not uow.rewards.take_from_stock(program_id, reward_id):
             raise RewardOutOfStock("the reward is out of stock")
         redemption_id, transfer_id = new_id(), new_id()

@@ -43,6 +43,7 @@ from treue.domain.shops import (
     parse,
 )
 from treue.domain.shops.signatures import verify
+from treue.services.audit import record_audit
 from treue.services.members import EnrolMember, enrol_member
 from treue.services.ports import UnitOfWork, UnitOfWorkFactory
 from treue.services.purchases import LineInput, RecordPurchase, RefundPurchase, record_purchase, refund_purchase
@@ -84,7 +85,8 @@ def _check_options(values: Mapping[str, Any]) -> None:
         raise InvalidInput("a shop secret has 8 to 256 characters")
 
 
-def connect_shop(uow: UnitOfWork, program_id: UUID, cmd: ConnectShop, now: datetime) -> dict[str, Any]:
+def connect_shop(uow: UnitOfWork, program_id: UUID, cmd: ConnectShop, now: datetime,
+                 actor: str = "api") -> dict[str, Any]:  # fmt: skip
     """Connect a shop. The answer shows the secret once (a generated one when none was given); it is never
     shown again - the platform signs with it, Treue verifies with it."""
     if not cmd.code or len(cmd.code) > 64 or not set(cmd.code) <= CODE_CHARS:
@@ -102,12 +104,13 @@ def connect_shop(uow: UnitOfWork, program_id: UUID, cmd: ConnectShop, now: datet
     with uow:
         uow.programs.get(program_id, cached=True)
         uow.shops.add(row)
+        record_audit(uow, program_id, actor, "shop.connect", "shop", cmd.code, None, connection_view(row), None, now)
         uow.commit()
     return connection_view(row) | {"secret": secret}
 
 
-def update_shop(uow: UnitOfWork, program_id: UUID, code: str, changes: dict[str, Any], now: datetime
-                ) -> dict[str, Any]:  # fmt: skip
+def update_shop(uow: UnitOfWork, program_id: UUID, code: str, changes: dict[str, Any], now: datetime,
+                actor: str = "api") -> dict[str, Any]:  # fmt: skip
     """Change a connection's options or secret (a new secret is not shown back). Platform and partner stay:
     the orders recorded so far are found by them."""
     unknown = set(changes) - set(OPTIONS)
@@ -116,10 +119,13 @@ def update_shop(uow: UnitOfWork, program_id: UUID, code: str, changes: dict[str,
     _check_options(changes)
     values = {k: v for k, v in changes.items() if v is not None}
     with uow:
-        uow.shops.get(program_id, code)
+        before = connection_view(uow.shops.get(program_id, code))
         if values:
             uow.shops.update(program_id, code, {**values, "updated_at": now})
         view = connection_view(uow.shops.get(program_id, code))
+        if values:  # the secret itself is never written to the audit log, only that it changed
+            record_audit(uow, program_id, actor, "shop.update", "shop", code, before,
+                         view | ({"secret_changed": True} if "secret" in values else {}), None, now)  # fmt: skip
         uow.commit()
     return view
 

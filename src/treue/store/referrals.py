@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,49 +12,29 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from treue.domain.referrals import ReferralSettings, parse_settings
 from treue.store import tables as t
 from treue.store.batch import InsertBatch
+from treue.store.program_settings import SettingsRow
 
 NOT_REJECTED = ("pending", "completed", "expired", "reversed")
 
 
-class Referrals:
-    # programme -> (expiry, settings or None): the purchase path asks "does this programme use referrals?"
-    _cache: dict[UUID, tuple[float, ReferralSettings | None]] = {}
-    _cache_lock = threading.Lock()
-    CACHE_SECONDS = 5.0  # settings change rarely; other processes see an edit within this time
+SETTINGS: SettingsRow[ReferralSettings] = SettingsRow(t.referral_settings, parse_settings)
 
+
+class Referrals:
     def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn, self.batch = conn, batch
 
     # -- settings ----------------------------------------------------------------------------------------
     def settings(self, program_id: UUID, *, cached: bool = False) -> ReferralSettings | None:
-        """The programme's referral settings, None if it has none. With `cached`, what this process read in the
-        last few seconds is reused without a query (the hot path of every purchase and event)."""
-        if cached:
-            hit = self._cache.get(program_id)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-        expires = time.monotonic() + self.CACHE_SECONDS
-        row = self.conn.execute(
-            select(t.referral_settings.c.settings).where(t.referral_settings.c.program_id == program_id)
-        ).first()
-        found = parse_settings(row.settings) if row is not None else None
-        with self._cache_lock:
-            self._cache[program_id] = (expires, found)
-        return found
+        """The programme's referral settings, None if it has none; `cached`: the hot paths' few-seconds cache."""
+        return SETTINGS.get(self.conn, program_id, cached=cached)
 
     def save_settings(self, program_id: UUID, settings: dict[str, Any], now: datetime) -> None:
-        s = t.referral_settings
-        done = self.conn.execute(
-            update(s).where(s.c.program_id == program_id).values(settings=settings, updated_at=now)
-        ).rowcount
-        if not done:
-            self.conn.execute(insert(s).values(program_id=program_id, settings=settings, updated_at=now))
-        self.forget(program_id)
+        SETTINGS.save(self.conn, program_id, settings, now)
 
-    @classmethod
-    def forget(cls, program_id: UUID) -> None:
-        with cls._cache_lock:
-            cls._cache.pop(program_id, None)
+    @staticmethod
+    def forget(program_id: UUID) -> None:
+        SETTINGS.forget(program_id)
 
     # -- codes -------------------------------------------------------------------------------------------
     def code_of(self, program_id: UUID, member_id: UUID) -> dict[str, Any] | None:

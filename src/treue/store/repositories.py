@@ -556,6 +556,21 @@ class Keys:
             query = query.where(t.api_keys.c.program_id == program_id)
         return self.conn.execute(query.values(revoked_at=now)).rowcount == 1
 
+    def get(self, key_id: UUID, program_id: UUID | None, *, lock: bool = False) -> dict[str, Any] | None:
+        """A key by id; with a programme, only that programme's (None: any key, as the operator sees them)."""
+        query = select(t.api_keys).where(t.api_keys.c.id == key_id)
+        if program_id is not None:
+            query = query.where(t.api_keys.c.program_id == program_id)
+        row = self.conn.execute(query.with_for_update() if lock else query).first()
+        return dict(row._mapping) if row else None
+
+    def rotate(self, key_id: UUID, secret_hash: str, previous_hash: str | None, previous_valid_until: datetime | None,
+               now: datetime) -> bool:  # fmt: skip
+        """Put a new secret's hash in place; the replaced one stays valid until `previous_valid_until`."""
+        query = update(t.api_keys).where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
+        return self.conn.execute(query.values(secret_hash=secret_hash, previous_secret_hash=previous_hash,
+                                              previous_valid_until=previous_valid_until, rotated_at=now)).rowcount == 1  # fmt: skip
+
 
 class Idempotency:
     def __init__(self, conn: Connection, batch: InsertBatch) -> None:

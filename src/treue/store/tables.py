@@ -86,6 +86,10 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    # Rotation: the replaced secret's hash is accepted until previous_valid_until (the grace period).
+    Column("previous_secret_hash", String(64)),
+    Column("previous_valid_until", UTCDateTime),
+    Column("rotated_at", UTCDateTime),
     _fk(["program_id"], "programs", ["id"]),
 )
 
@@ -1742,6 +1746,128 @@ survey_responses = Table(
 
 
 # --- privacy and security (issue 10) ---
+# An erased member keeps its row as a pseudonym (personal columns emptied, status "erased"): the ledger, purchases
+# and aggregates still point at it. erased_at marks it (migration 0020).
+members.append_column(Column("erased_at", UTCDateTime))
+
+# Retention per programme: members inactive for longer than retention_months are erased by the `retention` job.
+privacy_settings = Table(
+    "privacy_settings",
+    metadata,
+    Column("program_id", Uuid, primary_key=True),
+    Column("retention_months", Integer),  # NULL: off (the default)
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    CheckConstraint("retention_months IS NULL OR retention_months > 0", name="retention_positive"),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+# One row per erased member: when, by whom, why and what was written off. No personal data (it is gone).
+member_erasures = Table(
+    "member_erasures",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("erased_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("source", String(16), nullable=False),  # staff (admin UI, API, CLI) | member (portal) | retention
+    Column("reason", Text, nullable=False),
+    Column("points_forfeited", BigInteger, nullable=False),
+    Column("transfer_id", Uuid),  # the write-off of the remaining points (none when nothing was left)
+    Column("wallet_forfeited", JSON, nullable=False),  # {currency: minor units written off}
+    Column("cleared", JSON, nullable=False),  # rows changed per table (what the erasure did)
+    CheckConstraint("source IN ('staff', 'member', 'retention')", name="source_known"),
+    CheckConstraint("points_forfeited >= 0", name="points_not_negative"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+)
+
+# Present only inside an erasure's transaction (inserted first, deleted before commit): while it is, the
+# append-only triggers of audit_log, events and shop_deliveries let that programme's rows be UPDATEd (never
+# DELETEd), so the personal data in them can be blanked. No other transaction ever sees a row here.
+privacy_redactions = Table(
+    "privacy_redactions",
+    metadata,
+    _pid(),
+    Column("member_id", Uuid, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+)
 
 
 # --- fraud controls (issue 10) ---
+# Settings per programme (caps and alert thresholds as JSON); velocity counters, one row per action, subject
+# (kind:value, card/device/IP as salted digests) and fixed window, added to by one upsert per request; earns held
+# over a cap until staff decide; anomaly alerts, once per kind, subject and period; one scan per programme and hour.
+
+fraud_settings = Table(
+    "fraud_settings",
+    metadata,
+    Column("program_id", Uuid, primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+fraud_counters = Table(
+    "fraud_counters",
+    metadata,
+    _pid(),
+    Column("action", String(8), primary_key=True),
+    Column("subject", String(80), primary_key=True),
+    Column("span", String(8), primary_key=True),  # hour | day
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("hits", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Index("ix_fraud_counters_start", "program_id", "window_start"),  # the scan prunes old windows
+)
+
+fraud_holds = Table(
+    "fraud_holds",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", Uuid, nullable=False),
+    Column("transfer_id", Uuid, nullable=False),  # the held earn
+    Column("purchase_id", Uuid),
+    Column("points", BigInteger, nullable=False),
+    Column("reasons", JSON, nullable=False),  # the caps broken, with the totals that broke them
+    Column("held", JSON, nullable=False),  # the lots as the rules meant them, campaign budgets and usage spent
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(200)),
+    Column("note", Text),
+    Column("reverse_transfer_id", Uuid),
+    CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
+    Index("ix_fraud_holds_status", "program_id", "status", "created_at"),
+    Index("ix_fraud_holds_member", "program_id", "member_id", "created_at"),
+)
+
+fraud_alerts = Table(
+    "fraud_alerts",
+    metadata,
+    _pid(),
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("period", String(10), nullable=False),  # the programme's local day the alert was raised on
+    Column("member_id", Uuid),
+    Column("details", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(200)),
+    Column("note", Text),
+    CheckConstraint("status IN ('open', 'acknowledged')", name="status_known"),
+    Index("uq_fraud_alerts_once", "program_id", "kind", "subject", "period", unique=True),
+    Index("ix_fraud_alerts_status", "program_id", "status", "raised_at"),
+)
+
+fraud_scans = Table(
+    "fraud_scans",
+    metadata,
+    _pid(),
+    Column("period", String(16), primary_key=True),  # the UTC hour scanned, e.g. 2026-03-02T10
+    Column("scanned_at", UTCDateTime, nullable=False),
+    Column("alerts", Integer, nullable=False),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +13,7 @@ from treue.api import idempotency
 from treue.api.auth import ADMIN, READ, Context, operator
 from treue.api.routes.common import canonical, given
 from treue.api.schemas.common import PROBLEMS
-from treue.api.schemas.programs import KeyCreate, KeyOut, ProgramCreate, ProgramOut, ProgramUpdate
+from treue.api.schemas.programs import KeyCreate, KeyOut, KeyRotate, ProgramCreate, ProgramOut, ProgramUpdate
 from treue.services import keys as key_cases
 from treue.services import programs as cases
 from treue.services.audit import list_audit
@@ -62,12 +63,21 @@ def list_keys(ctx: Context = Depends(ADMIN)) -> list[dict[str, Any]]:
 @router.post("/keys", status_code=201, response_model=KeyOut, tags=["keys"])
 def create_key(body: KeyCreate, ctx: Context = Depends(ADMIN)) -> JSONResponse:
     return idempotency.run(ctx, canonical(body), lambda uow: key_cases.create_api_key(
-        uow, ctx.program_id, body.scope, body.name, ctx.now(), body.partner))  # fmt: skip
+        uow, ctx.program_id, body.scope, body.name, ctx.now(), body.partner, actor=ctx.principal.actor))  # fmt: skip
 
 
 @router.delete("/keys/{key_id}", status_code=204, tags=["keys"])
 def revoke_key(key_id: UUID, ctx: Context = Depends(ADMIN)) -> None:
-    key_cases.revoke_api_key(ctx.uow(), key_id, ctx.program_id, ctx.now())
+    key_cases.revoke_api_key(ctx.uow(), key_id, ctx.program_id, ctx.now(), actor=ctx.principal.actor)
+
+
+@router.post("/keys/{key_id}/rotate", response_model=KeyOut, tags=["keys"])
+def rotate_key(key_id: UUID, body: KeyRotate, ctx: Context = Depends(ADMIN)) -> JSONResponse:
+    """Issue a new secret for a key of this programme (same id, scope and name), shown once. The old secret keeps
+    working for `grace_hours` (default 24; 0: refused at once), so integrations switch without downtime."""
+    return idempotency.run(ctx, canonical(body), lambda uow: key_cases.rotate_api_key(
+        uow, key_id, ctx.program_id, ctx.now(), timedelta(hours=body.grace_hours), actor=ctx.principal.actor),
+        status=200)  # fmt: skip
 
 
 @router.get("/audit", tags=["audit"])

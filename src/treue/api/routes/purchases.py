@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from treue.api import idempotency
 from treue.api.auth import READ, WRITE, Context
 from treue.api.errors import ApiProblem
+from treue.api.fraud_origin import origin_of
 from treue.api.routes.common import canonical, uuid_of
 from treue.api.schemas.cards import PaymentIn
 from treue.api.schemas.common import PROBLEMS
@@ -59,7 +60,7 @@ def record(body: PurchaseCreate, ctx: Context = Depends(WRITE)) -> JSONResponse:
         occurred_at=body.occurred_at, member_id=uuid_of(body.member_id, "member_id"), card_number=body.card_number,
         external_ref=body.external_ref, partner=partner, store=body.store, cashier=body.cashier, channel=body.channel,
         lines=[cases.LineInput(x.sku, x.quantity, x.unit_price, x.category, x.name) for x in body.lines],
-        payment=_payment(body.payment),
+        payment=_payment(body.payment), origin=origin_of(ctx.request, body.device_id),  # velocity caps (issue 10)
     )  # fmt: skip
     return idempotency.run(
         ctx, canonical(body), lambda uow: cases.record_purchase(uow, ctx.program_id, command, ctx.now())

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from treue.api import idempotency
 from treue.api.auth import ADMIN, READ, WRITE, Context
 from treue.api.errors import ApiProblem
+from treue.api.fraud_origin import origin_of
 from treue.api.routes.common import canonical, given, uuid_of
 from treue.api.schemas.common import PROBLEMS
 from treue.api.schemas.rewards import (
@@ -66,7 +67,8 @@ def redeem(body: RedemptionCreate, ctx: Context = Depends(WRITE)) -> JSONRespons
         with uow:
             member_id = resolve_member(uow, ctx.program_id, member_id=member, card_number=body.card_number,
                                        external_ref=body.external_ref)  # fmt: skip
-            result = cases.redeem_reward(uow, ctx.program_id, member_id, reward_id, ctx.now(), partner)
+            origin = origin_of(ctx.request, body.device_id)  # velocity caps (issue 10)
+            result = cases.redeem_reward(uow, ctx.program_id, member_id, reward_id, ctx.now(), partner, origin)
             uow.commit()
         return result
 

@@ -59,6 +59,10 @@ class KeyCreate(Input):
     partner: str | None = Field(None, max_length=64)
 
 
+class KeyRotate(Input):
+    grace_hours: int = Field(24, ge=0, le=720, description="how long the replaced secret keeps working; 0: not at all")
+
+
 class KeyOut(Output):
     id: str
     scope: str

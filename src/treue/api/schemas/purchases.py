@@ -31,6 +31,7 @@ class PurchaseCreate(Input):
     currency: str = Field(pattern="^[A-Z]{3}$")
     lines: list[Line] = Field(default_factory=list, max_length=1000)
     payment: PaymentIn | None = Field(None, description="a payment token (issue 11): the linking member's purchase")
+    device_id: str | None = Field(None, max_length=200, description="the member's device (app), for velocity caps")
 
 
 class RefundLine(Input):

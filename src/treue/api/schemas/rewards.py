@@ -49,6 +49,7 @@ class RedemptionCreate(Input):
     card_number: str | None = None
     external_ref: str | None = None
     partner: str | None = Field(None, max_length=64, description="where the points are spent; a partner key's own")
+    device_id: str | None = Field(None, max_length=200, description="the member's device (app), for velocity caps")
 
 
 class RedemptionCancel(Input):
