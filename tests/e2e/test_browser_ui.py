@@ -7,165 +7,27 @@ skipped, unless TREUE_REQUIRE_BROWSER=1 (CI), where they fail.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.integration.helpers import buy, enrol
-from tests.integration.web_helpers import PASSWORD, Inbox, free_port, smtp_server
+from tests.e2e.browser_support import MEMBER_EMAIL, ROLES, Site, shot, sign_in
 from treue.services.members import resolve_member
-from treue.services.programs import create_program
-from treue.services.rewards import create_reward, list_redemptions, list_rewards, redeem_reward
-from treue.services.staff import add_staff
+from treue.services.rewards import list_redemptions, list_rewards, redeem_reward
 from treue.store.database import make_engine
-from treue.store.migrate import migrate
 from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]  # fmt: skip
-REQUIRE_BROWSER = os.environ.get("TREUE_REQUIRE_BROWSER") == "1"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-TREUE = Path(sys.executable).with_name("treue")
-ROLES = ("owner", "manager", "support", "analyst", "partner")
-MEMBER_EMAIL = "lena.koch@example.org"
 pytestmark = pytest.mark.xdist_group("browser")  # one worker, one server, one browser for all of them
 
 
-@dataclass
-class Site:
-    url: str
-    program_id: UUID
-    card: str
-    staff: dict[str, str]  # role -> email
-    inbox: Inbox
-    database_url: str
-
-
-def _chromium_problem() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"Debian's chromium is not installed at {CHROMIUM} (make browser-deps installs it)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -r requirements.lock)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    problem = _chromium_problem()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"{problem} (TREUE_REQUIRE_BROWSER=1: the browser tests may not be skipped)")
-        pytest.skip(f"SKIPPED browser tests: {problem}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _seed(url: str) -> tuple[UUID, str, dict[str, str]]:
-    engine = make_engine(url)
-    migrate(engine)
-    uow = SqlUnitOfWorkFactory(engine)
-    now = datetime.now(UTC)
-    earlier = now - timedelta(days=20)  # past the pending period: the points are available
-    program_id = UUID(create_program(uow(), "Möbelhaus Browser", "EUR", "Europe/Berlin", {"default_locale": "de"},
-                                     earlier - timedelta(days=1))["id"])  # fmt: skip
-    staff = {}
-    for role in ROLES:
-        email = f"{role}@browser.example"
-        add_staff(uow(), program_id, email, role, now, password=PASSWORD, partner="acme" if role == "partner" else None,
-                  locale="en")  # fmt: skip
-        staff[role] = email
-    member = enrol(uow, program_id, earlier, first_name="Lena", last_name="Koch", email=MEMBER_EMAIL, locale="en")
-    buy(uow, program_id, member, "249.00", earlier, external_order_id="B-1001")
-    buy(uow, program_id, member, "59.90", earlier, external_order_id="B-1002", partner="acme")
-    create_reward(uow(), program_id, {"name": {"de": "Kaffee", "en": "Coffee"}, "type": "free_product",
-                                      "cost_points": 100, "sku": "COFFEE", "stock": 10}, earlier)  # fmt: skip
-    with uow() as tx:
-        card = str(tx.members.get(program_id, member)["card_number"])
-    engine.dispose()
-    return program_id, card, staff
-
-
-@pytest.fixture(scope="session")
-def site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'treue.db'}"
-    program_id, card, staff = _seed(url)
-    port = free_port()
-    with smtp_server() as (inbox, mailer):
-        env = {**os.environ, "TREUE_DATABASE_URL": url, "TREUE_SMTP_HOST": mailer.host,
-               "TREUE_SMTP_PORT": str(mailer.port), "TREUE_PORTAL_PROGRAM": str(program_id)}  # fmt: skip
-        server = subprocess.Popen([str(TREUE), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, server)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            yield Site(base, program_id, card, staff, inbox, url)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-
-
-def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            output = server.stdout.read().decode() if server.stdout else ""
-            raise AssertionError(f"treue serve exited with {server.returncode}:\n{output}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("treue serve did not answer /healthz within 30 s")
-
-
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 1000
-
-
-def sign_in(page: Any, site: Site, role: str) -> None:
-    page.goto(f"{site.url}/admin")
-    assert "/admin/sign-in" in page.url
-    page.get_by_label("Email").fill(site.staff[role])
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{site.url}/admin")
-
-
 NAVIGATION = {  # what each role finds in the main navigation
-    "owner": {"Overview", "Members", "Card look-up", "Set-up", "Rules"},
-    "manager": {"Overview", "Members", "Card look-up", "Set-up", "Rules"},
-    "support": {"Overview", "Members", "Card look-up"},
-    "analyst": {"Overview", "Rules"},
+    "owner": {"Overview", "Members", "Card look-up", "Set-up", "Rules", "Simulator", "Fraud review", "Operations"},
+    "manager": {"Overview", "Members", "Card look-up", "Set-up", "Rules", "Simulator", "Fraud review", "Operations"},
+    "support": {"Overview", "Members", "Card look-up", "Fraud review"},
+    "analyst": {"Overview", "Rules", "Simulator"},
     "partner": {"Overview", "Card look-up"},
 }
 

@@ -68,6 +68,12 @@ def test_a_member_signs_in_with_the_emailed_code_and_sees_the_card(web: Web, pro
         number = uow.members.get(program_id, member)["card_number"]
     assert f'data-card="{number}"' in card.text
     assert "<svg" in card.text and "<path" in card.text and "<?xml" not in card.text  # the QR code, inline
+    assert 'id="barcode_group"' in card.text and "<!DOCTYPE" not in card.text  # and the Code 128 barcode
+    printable = client.get("/portal/card/print")
+    assert printable.status_code == 200 and f'data-card="{number}"' in printable.text
+    assert 'class="print-card"' in printable.text and 'id="barcode_group"' in printable.text
+    assert "<path" in printable.text and 'href="/portal/card"' in printable.text
+    assert web.client().get("/portal/card/print").status_code in (303, 307)  # no session: to the sign-in
     assert 'data-balance="available">80<' in card.text
     words = text_of(card.text)
     assert "Hallo Mia" in words and "Meine Karte" in words  # the member's own language wins over the browser's

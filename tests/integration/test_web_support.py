@@ -82,6 +82,20 @@ def test_support_assigns_a_tier_until_a_date(web: Web, program_id: UUID, member:
     assert 'data-tier="gold"' in done.text and "assigned by hand" in done.text
     assert any(a["action"] == "tier.assign" for a in list_audit(web.uow(), program_id))
 
+    # Removing the assignment needs a reason; then the earned tier is in force again.
+    path = f"/admin/members/{member}/tier/remove"
+    refused = client.post(path, data={"csrf_token": token, "reason": ""})
+    assert refused.status_code == 422 and member_tier(web.uow(), program_id, member, web.clock())["manual"]
+    removed = client.post(path, data={"csrf_token": token, "reason": "VIP period over"})
+    assert removed.status_code == 200 and "The manual assignment is removed." in removed.text
+    tier = member_tier(web.uow(), program_id, member, web.clock())
+    assert tier["tier"]["code"] == "basis" and tier["manual"] is None and "assigned by hand" not in removed.text
+    (audit,) = [a for a in list_audit(web.uow(), program_id) if a["action"] == "tier.unassign"]
+    assert audit["reason"] == "VIP period over" and audit["actor"].startswith("staff:support-")
+    # Nothing left to remove: the refusal is shown on the profile.
+    again = client.post(path, data={"csrf_token": token, "reason": "again"})
+    assert again.status_code == 422 and "no manual tier assignment" in again.text
+
 
 def test_the_gdpr_export_is_a_json_download_and_is_audited(web: Web, program_id: UUID, member: UUID, redemption):
     client = web.signed_in(program_id, "support")

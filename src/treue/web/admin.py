@@ -20,11 +20,11 @@ from treue.domain.errors import DomainError, InvalidInput, NotFound, RuleInvalid
 from treue.domain.staff import Permission, can
 from treue.services import members as member_cases
 from treue.services import points as point_cases
+from treue.services import privacy as privacy_cases
 from treue.services import rewards as reward_cases
 from treue.services import rules as rule_cases
 from treue.services import staff as staff_cases
 from treue.services import tiers as tier_cases
-from treue.services.audit import record_audit
 from treue.services.programs import get_program
 from treue.services.purchases import LineInput, RecordPurchase, preview_purchase
 from treue.services.staff import StaffSession
@@ -167,7 +167,8 @@ def _profile(request: Request, session: StaffSession, member_id: str, status: in
     return page(request, session, "admin/member.html", status, member=member, balance=balance, lots=lots,
                 history=history, adjust_error=extra.get("adjust_error"), adjusted=extra.get("adjusted"),
                 tier=tier, ladder=ladder, redemptions=list(reversed(redemptions)), rewards=rewards,
-                support_error=extra.get("support_error"), support_done=extra.get("support_done"))  # fmt: skip
+                support_error=extra.get("support_error"), support_done=extra.get("support_done"),
+                erase_confirm=extra.get("erase_confirm"))  # fmt: skip
 
 
 # -- support actions: cancel a redemption, assign a tier, export the member's data (each audited) --------------
@@ -226,41 +227,65 @@ def assign_tier(request: Request, member_id: str, code: str = Form(""), until: s
     return _profile(request, session, member_id, support_done=translate(lang, "Tier assigned."))
 
 
+@router.post("/members/{member_id}/tier/remove")
+def unassign_tier(request: Request, member_id: str, reason: str = Form(""), csrf_token: str | None = Form(None),
+                  session: StaffSession = Depends(require(P.ADJUST_POINTS))) -> Response:  # fmt: skip
+    """End a manual tier assignment: the earned tier is in force again."""
+    security.check_csrf(request, session.csrf_token, csrf_token)
+    lang = language(request, session)
+    try:
+        member_uuid = UUID(member_id)
+        if not reason.strip():
+            raise InvalidInput("a reason is needed (it is kept in the audit log)")
+        tier_cases.unassign_tier(security.uow(request), session.program_id, member_uuid, reason.strip(),
+                                 security.now(request), actor=f"staff:{session.email}")  # fmt: skip
+    except (ValueError, NotFound):
+        return page(request, session, "admin/not_found.html", status=404)
+    except DomainError as error:
+        return _profile(request, session, member_id, 422, support_error=problem_text(error, lang))
+    return _profile(request, session, member_id, support_done=translate(lang, "The manual assignment is removed."))
+
+
 @router.get("/members/{member_id}/export.json")
 def export_member(request: Request, member_id: str,
                   session: StaffSession = Depends(require(P.ADJUST_POINTS))) -> Response:  # fmt: skip
-    """What the services hold about a member, as one JSON file (GDPR art. 15/20). The export is audited."""
+    """Everything stored about a member, as one JSON file (GDPR art. 15/20; services/privacy.py). Audited."""
     try:
-        member_uuid = UUID(member_id)
-        uow = security.uow(request, read_only=True)
-        at = security.now(request)
-        document = {
-            "exported_at": at.isoformat(), "program_id": str(session.program_id),
-            "member": member_cases.get_member(uow, session.program_id, member_uuid),
-            "balance": point_cases.get_balance(uow, session.program_id, member_uuid, at),
-            "lots": point_cases.get_lots(uow, session.program_id, member_uuid, at),
-            "history": point_cases.get_history(uow, session.program_id, member_uuid, EXPORT_HISTORY),
-            "tier": tier_cases.member_tier(uow, session.program_id, member_uuid, at, history=EXPORT_HISTORY),
-            "redemptions": reward_cases.list_redemptions(uow, session.program_id, member_uuid),
-        }  # fmt: skip
+        document = privacy_cases.export_member(security.uow(request), session.program_id, UUID(member_id),
+                                               security.now(request), actor=f"staff:{session.email}")  # fmt: skip
     except (ValueError, NotFound):
         return page(request, session, "admin/not_found.html", status=404)
-    _audit_export(request, session, member_uuid)
     body = json.dumps(document, ensure_ascii=False, indent=2, default=str)
     return Response(body, media_type="application/json", headers={
-        "Content-Disposition": f'attachment; filename="member-{member_uuid}.json"', "Cache-Control": "no-store"})  # fmt: skip
+        "Content-Disposition": f'attachment; filename="member-{member_id}.json"', "Cache-Control": "no-store"})  # fmt: skip
 
 
-EXPORT_HISTORY = 100_000  # every movement: an export is complete or it is no export
-
-
-def _audit_export(request: Request, session: StaffSession, member_id: UUID) -> None:
-    """Who downloaded a member's personal data, and when: one audit row in its own transaction."""
-    uow = security.uow(request)
-    with uow:
-        record_audit(uow, session.program_id, f"staff:{session.email}", "member.export", "member", member_id,
-                     None, None, "data export (GDPR)", security.now(request))  # fmt: skip
-        uow.commit()
+@router.post("/members/{member_id}/erase")
+def erase_member(request: Request, member_id: str, reason: str = Form(""), confirmed: str = Form(""),
+                 csrf_token: str | None = Form(None),
+                 session: StaffSession = Depends(require(P.ERASE_MEMBERS))) -> Response:  # fmt: skip
+    """GDPR erasure in two steps: the form asks for a reason, a confirmation page repeats what cannot be undone;
+    only the confirmed post erases (services/privacy.py)."""
+    security.check_csrf(request, session.csrf_token, csrf_token)
+    lang = language(request, session)
+    if not reason.strip():
+        return _profile(request, session, member_id, 422, support_error=problem_text(
+            InvalidInput("a reason is needed (it is kept in the audit log)"), lang))  # fmt: skip
+    if confirmed != "yes":
+        return _profile(request, session, member_id, erase_confirm=reason.strip())
+    try:
+        done = privacy_cases.erase_member(security.uow(request), session.program_id, UUID(member_id), reason,
+                                          security.now(request), actor=f"staff:{session.email}")  # fmt: skip
+    except (ValueError, NotFound):
+        return page(request, session, "admin/not_found.html", status=404)
+    except DomainError as error:
+        return _profile(request, session, member_id, 422, support_error=problem_text(error, lang))
+    if done["status"] == "already_erased":
+        return _profile(request, session, member_id, support_done=translate(lang, "The member was erased already."))
+    message = translate(lang, "Member erased; %(points)s points written off.") % {
+        "points": i18n.number(done["points_forfeited"], lang)
+    }
+    return _profile(request, session, member_id, support_done=message)
 
 
 @router.post("/members/{member_id}/adjust")
