@@ -55,7 +55,7 @@ def test_a_rotated_key_keeps_its_identity_and_honours_the_old_secret_for_the_gra
     assert entry["actor"] == "staff:owner@example.org" and entry["target_id"] == created["id"]
     assert entry["after"]["prefix"] == created["prefix"] and entry["before"]["previous_valid_until"] is None
     text = json.dumps(entry)
-    assert old.split("_")[2] not in text and new.split("_")[2] not in text
+    assert old.split("_", 2)[2] not in text and new.split("_", 2)[2] not in text  # the secret may hold "_"
 
 
 def test_without_a_grace_period_the_old_secret_is_refused_at_once(uow_factory, program_id, now):
