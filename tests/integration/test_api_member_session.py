@@ -14,17 +14,9 @@ from fastapi.testclient import TestClient
 
 from tests.integration.api_helpers import Api
 from tests.integration.test_api_tenancy import operations
+from tests.integration.web_helpers import Outbox
 from treue.services import portal as portal_cases
-from treue.services.mail import MailMessage
 from treue.web.security import MEMBER_COOKIE
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[MailMessage] = []
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
 
 
 @pytest.fixture
@@ -35,7 +27,7 @@ def api(engine, now) -> Iterator[Api]:
 
 
 def signed_in_member(api: Api, program_id: str, email: str) -> tuple[TestClient, dict[str, str]]:
-    mailer = Recorder()
+    mailer = Outbox()
     assert portal_cases.request_code(api.uow(), mailer, UUID(program_id), email, api.clock())
     found = re.search(r"\b(\d{6})\b", mailer.sent[-1].text)
     assert found, mailer.sent[-1].text

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from tests.integration.api_helpers import Api
 from tests.integration.test_api_tenancy import Operation, World, body_for, build, operations
+from tests.integration.web_helpers import Outbox
 from treue.api import auth
 from treue.services.notifications import send_due
 from treue.store import tables as t
@@ -138,16 +139,6 @@ def _extra_objects(api: Api, w: World) -> dict[str, str]:
                                                                         m.c.channel == "email",
                                                                         m.c.status == "sent")).scalars().first())  # fmt: skip
     return ids
-
-
-class Outbox:
-    """A mailer that accepts every message."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def send(self, message: Any) -> None:
-        self.sent.append(message)
 
 
 def _overrides(extra: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.api_helpers import Api
+from tests.integration.web_helpers import Outbox
 from treue.services import notifications as cases
-from treue.services.mail import MailMessage
 from treue.services.webhooks import relay_outbox
 
 BASE = "https://loyalty.example"
@@ -26,14 +26,6 @@ def api(engine, now) -> Iterator[Api]:
     world = Api(engine, now)
     yield world
     world.client.close()
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: list[MailMessage] = []
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
 
 
 def flush(api: Api, mailer: Outbox) -> None:

@@ -5,28 +5,14 @@ a member and erase one in two steps, with the erase permission only."""
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
 from uuid import UUID
 
 import pytest
 
 from tests.integration.api_helpers import Clock
 from tests.integration.helpers import buy, enrol
-from tests.integration.web_helpers import Web, csrf_of, text_of
-from treue.services.mail import MailMessage
+from tests.integration.web_helpers import Outbox, Web, csrf_of, text_of
 from treue.services.members import get_member
-
-
-@dataclass
-class Outbox:
-    sent: list[MailMessage] = field(default_factory=list)
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
-
-    def code(self) -> str:
-        return re.findall(r"\b(\d{6})\b", self.sent[-1].text)[-1]
 
 
 @pytest.fixture

@@ -10,23 +10,12 @@ import pytest
 
 from tests.integration.api_helpers import Clock
 from tests.integration.helpers import enrol
-from tests.integration.web_helpers import Web, csrf_of, text_of
+from tests.integration.web_helpers import Outbox, Web, csrf_of, text_of
 from treue.services import gamification
 from treue.services import notifications as notification_cases
 from treue.services.audit import list_audit
-from treue.services.mail import MailMessage
 from treue.services.referrals import member_referrals
 from treue.services.webhooks import relay_outbox
-
-
-class Recorder:
-    """A mailer that keeps what it is given (the SMTP path is tested with a real server in test_notifications)."""
-
-    def __init__(self) -> None:
-        self.sent: list[MailMessage] = []
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
 
 
 @pytest.fixture
@@ -45,7 +34,7 @@ def member(web: Web, program_id: UUID) -> UUID:
     gamification.grant_badge(web.uow(), program_id, member_id, "early", web.clock())
     notification_cases.set_consent(web.uow(), program_id, member_id, "push", True, "test", web.clock())
     relay_outbox(web.uow, web.clock())  # the welcome message is queued from the enrolment's event
-    notification_cases.send_due(web.uow, web.clock, "w1", Recorder(), program_id=program_id)
+    notification_cases.send_due(web.uow, web.clock, "w1", Outbox(), program_id=program_id)
     return member_id
 
 
@@ -107,7 +96,7 @@ def test_support_sends_a_message_again_with_a_reason_and_it_is_audited(web: Web,
                          data={"csrf_token": token, "reason": "again"}, follow_redirects=True)  # fmt: skip
     assert "only a sent, failed or bounced message" in queued.text
     # The worker sends the copy; the original stays as it was.
-    recorder = Recorder()
+    recorder = Outbox()
     notification_cases.send_due(web.uow, web.clock, "w1", recorder, program_id=program_id)
     assert [m.to for m in recorder.sent] == ["anna@example.org"]
 

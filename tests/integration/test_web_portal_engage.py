@@ -6,7 +6,6 @@ its form is sent, and changes nothing on bad input."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
@@ -15,13 +14,12 @@ from fastapi.testclient import TestClient
 
 from tests.integration.api_helpers import Clock
 from tests.integration.helpers import buy, enrol
-from tests.integration.web_helpers import Web, csrf_of, text_of
+from tests.integration.web_helpers import Outbox, Web, csrf_of, text_of
 from treue.services import club as club_cases
 from treue.services import gamification as game_cases
 from treue.services import notifications as notice_cases
 from treue.services import offers as offer_cases
 from treue.services import referrals as referral_cases
-from treue.services.mail import MailMessage
 from treue.services.members import get_member
 from treue.services.programs import create_program
 from treue.services.segments import create_segment, import_members
@@ -31,17 +29,6 @@ from treue.services.webhooks import relay_outbox
 
 PAGES = ("/portal/offers", "/portal/missions", "/portal/invite", "/portal/club", "/portal/preferences",
          "/portal/inbox", "/portal/survey/nps")  # fmt: skip
-
-
-@dataclass
-class Outbox:
-    sent: list[MailMessage] = field(default_factory=list)
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
-
-    def code(self) -> str:
-        return re.findall(r"\b(\d{6})\b", self.sent[-1].text)[-1]
 
 
 @pytest.fixture

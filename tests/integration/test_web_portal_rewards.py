@@ -4,28 +4,15 @@ reward into a coupon with a QR code, the member's coupons, and that nobody sees 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from uuid import UUID
 
 import pytest
 
 from tests.integration.api_helpers import Clock
 from tests.integration.helpers import buy, enrol
-from tests.integration.web_helpers import Web, csrf_of, text_of
-from treue.services.mail import MailMessage
+from tests.integration.web_helpers import Outbox, Web, csrf_of, text_of
 from treue.services.points import get_balance
 from treue.services.rewards import create_reward, get_reward, list_redemptions
-
-
-@dataclass
-class Outbox:
-    sent: list[MailMessage] = field(default_factory=list)
-
-    def send(self, message: MailMessage) -> None:
-        self.sent.append(message)
-
-    def code(self) -> str:
-        return re.findall(r"\b(\d{6})\b", self.sent[-1].text)[-1]
 
 
 @pytest.fixture

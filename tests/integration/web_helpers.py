@@ -18,11 +18,28 @@ from sqlalchemy import Engine
 
 from tests.integration.api_helpers import Clock
 from treue.api.app import create_app
-from treue.services.mail import SmtpMailer
+from treue.services.mail import MailMessage, SmtpMailer
 from treue.services.staff import add_staff
 from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
 PASSWORD = "correct-horse-battery"
+
+
+class Outbox:
+    """A mailer that keeps what it is given, for tests about what is sent rather than how (the SMTP path is
+    tested against a real server: `smtp_server` below)."""
+
+    def __init__(self) -> None:
+        self.sent: list[MailMessage] = []
+
+    def send(self, message: MailMessage) -> None:
+        self.sent.append(message)
+
+    def code(self) -> str:
+        """The six-digit sign-in code of the last message."""
+        return re.findall(r"\b(\d{6})\b", self.sent[-1].text)[-1]
+
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
