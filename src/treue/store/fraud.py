@@ -15,26 +15,16 @@ from treue.domain.fraud import Action, FraudSettings, Tally, Total, Window, pars
 from treue.domain.ledger import POINTS, TransferKind
 from treue.store import tables as t
 from treue.store.batch import InsertBatch
-from treue.store.program_settings import SettingsRow
+from treue.store.program_settings import ProgramSettingsAccess, SettingsRow
 
-SETTINGS: SettingsRow[FraudSettings] = SettingsRow(t.fraud_settings, parse_settings)
+_SETTINGS: SettingsRow[FraudSettings] = SettingsRow(t.fraud_settings, parse_settings)
 
 
-class Fraud:
+class Fraud(ProgramSettingsAccess[FraudSettings]):
+    SETTINGS = _SETTINGS  # settings(), save_settings()
+
     def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn, self.batch = conn, batch
-
-    # -- settings ----------------------------------------------------------------------------------------
-    def settings(self, program_id: UUID, *, cached: bool = False) -> FraudSettings | None:
-        """The programme's fraud settings, None if it has none; `cached`: the hot paths' few-seconds cache."""
-        return SETTINGS.get(self.conn, program_id, cached=cached)
-
-    def save_settings(self, program_id: UUID, settings: dict[str, Any], now: datetime) -> None:
-        SETTINGS.save(self.conn, program_id, settings, now)
-
-    @staticmethod
-    def forget(program_id: UUID) -> None:
-        SETTINGS.forget(program_id)
 
     # -- counters ----------------------------------------------------------------------------------------
     def count(self, program_id: UUID, tallies: Sequence[Tally], points: int) -> dict[Tally, Total]:

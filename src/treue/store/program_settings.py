@@ -51,3 +51,22 @@ class SettingsRow(Generic[T]):
     def forget(self, program_id: UUID) -> None:
         with self._lock:
             self._cache.pop(program_id, None)
+
+
+class ProgramSettingsAccess(Generic[T]):
+    """`settings` and `save_settings` for a repository on the unit of work (it has `conn`), over its SettingsRow."""
+
+    conn: Connection
+    SETTINGS: SettingsRow[T]
+
+    def settings(self, program_id: UUID, *, cached: bool = False) -> T | None:
+        """The programme's settings, None if it has none; `cached`: the hot paths' few-seconds cache."""
+        return self.SETTINGS.get(self.conn, program_id, cached=cached)
+
+    def save_settings(self, program_id: UUID, settings: dict[str, Any], now: datetime) -> None:
+        self.SETTINGS.save(self.conn, program_id, settings, now)
+
+    @classmethod
+    def forget(cls, program_id: UUID) -> None:
+        """Drop the cached settings (saving does it; tests that change settings behind the service call it)."""
+        cls.SETTINGS.forget(program_id)

@@ -12,29 +12,19 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from treue.domain.referrals import ReferralSettings, parse_settings
 from treue.store import tables as t
 from treue.store.batch import InsertBatch
-from treue.store.program_settings import SettingsRow
+from treue.store.program_settings import ProgramSettingsAccess, SettingsRow
 
 NOT_REJECTED = ("pending", "completed", "expired", "reversed")
 
 
-SETTINGS: SettingsRow[ReferralSettings] = SettingsRow(t.referral_settings, parse_settings)
+_SETTINGS: SettingsRow[ReferralSettings] = SettingsRow(t.referral_settings, parse_settings)
 
 
-class Referrals:
+class Referrals(ProgramSettingsAccess[ReferralSettings]):
+    SETTINGS = _SETTINGS  # settings(), save_settings()
+
     def __init__(self, conn: Connection, batch: InsertBatch) -> None:
         self.conn, self.batch = conn, batch
-
-    # -- settings ----------------------------------------------------------------------------------------
-    def settings(self, program_id: UUID, *, cached: bool = False) -> ReferralSettings | None:
-        """The programme's referral settings, None if it has none; `cached`: the hot paths' few-seconds cache."""
-        return SETTINGS.get(self.conn, program_id, cached=cached)
-
-    def save_settings(self, program_id: UUID, settings: dict[str, Any], now: datetime) -> None:
-        SETTINGS.save(self.conn, program_id, settings, now)
-
-    @staticmethod
-    def forget(program_id: UUID) -> None:
-        SETTINGS.forget(program_id)
 
     # -- codes -------------------------------------------------------------------------------------------
     def code_of(self, program_id: UUID, member_id: UUID) -> dict[str, Any] | None:
