@@ -127,22 +127,39 @@ def test_members_per_tier_today_and_under_a_draft_ladder(uow_factory, program_id
                  date(2026, 3, 4), date(2026, 3, 7))  # fmt: skip
 
 
-def test_a_second_process_replays_todays_side_with_the_same_result(uow_factory, program_id, now, engine,
-                                                                   monkeypatch):  # fmt: skip
+SHARED_BUDGET = {**DRAFT, "campaigns": [
+    {"id": "spring", "starts": "2026-03-01", "ends": "2026-03-31", "status": "active", "budget": 70,
+     "rules": [{"id": "spring-bonus", "trigger": "purchase", "effects": [fixed(30)]},
+               {"id": "spring-review", "trigger": "review.created", "effects": [fixed(20)]}]}]}  # fmt: skip
+EXCLUSIVE_BUDGET = {**DRAFT, "campaigns": [{**SHARED_BUDGET["campaigns"][0], "rules": [
+    {"id": "spring-bonus", "trigger": "purchase", "mode": "exclusive", "group": "promo", "effects": [fixed(30)]}]}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(("draft", "processes"), [(SHARED_BUDGET, 2), (SHARED_BUDGET, 3), (EXCLUSIVE_BUDGET, 2)])
+def test_replays_in_several_processes_give_the_same_report(uow_factory, program_id, now, engine, monkeypatch,
+                                                           draft, processes):  # fmt: skip
+    """Split by member (each process replays both sides for its members, and a campaign budget that runs out
+    across members is settled in the period's order) or, with a budgeted exclusive rule, side by side."""
     from treue.services import simulation
 
     rule(uow_factory, program_id, now, "bonus", fixed(10), condition="purchase.total >= 2000")
-    anna, ben = enrol(uow_factory, program_id, now), enrol(uow_factory, program_id, now)
-    for day, member, total in ((4, anna, "30.00"), (5, ben, "10.00"), (6, anna, "25.00"), (6, None, "5.00")):
-        buy(uow_factory, program_id, member, total, at(day))
-    event(uow_factory, program_id, anna, "review.created", at(5, 12))
-    alone = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7))
+    members = [enrol(uow_factory, program_id, now) for _ in range(6)]
+    for index in range(24):
+        member = members[index % 6] if index % 7 else None
+        buy(uow_factory, program_id, member, f"{10 + index * 3}.00", at(4 + index % 3, 9 + index % 5))
+    event(uow_factory, program_id, members[0], "review.created", at(5, 12))
+    event(uow_factory, program_id, members[3], "review.created", at(4, 9))
+    alone = simulate(uow_factory(read_only=True), program_id, draft, date(2026, 3, 4), date(2026, 3, 7))
+    assert alone["draft"]["top_rules"][0] == {"rule": "base", "points": 902, "cost": "9.02"}  # 1,068 less 166 anonymous
+    spring = {r["rule"]: r["points"] for r in alone["draft"]["top_rules"] if r["rule"].startswith("spring")}
+    assert sum(spring.values()) == 70  # the budget ran out part-way through the period
     monkeypatch.setattr(simulation, "PARALLEL_FROM", 1)
-    spawned: list[object] = []
+    spawned: list[int] = []
     real = simulation.ProcessPoolExecutor
-    monkeypatch.setattr(simulation, "ProcessPoolExecutor", lambda *a, **kw: spawned.append(a) or real(*a, **kw))
+    monkeypatch.setattr(simulation, "ProcessPoolExecutor",
+                        lambda workers, **kw: spawned.append(workers) or real(workers, **kw))  # fmt: skip
     url = engine.url.render_as_string(hide_password=False)
-    together = simulate(uow_factory(read_only=True), program_id, DRAFT, date(2026, 3, 4), date(2026, 3, 7),
-                        database_url=url)  # fmt: skip
-    assert spawned, "the second process was not used"
+    together = simulate(uow_factory(read_only=True), program_id, draft, date(2026, 3, 4), date(2026, 3, 7),
+                        database_url=url, processes=processes)  # fmt: skip
+    assert spawned == [processes - 1 if draft is SHARED_BUDGET else 1]
     assert together == alone

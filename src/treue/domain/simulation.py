@@ -9,15 +9,22 @@ compare like with like. Pure: no clock, no I/O.
 Not replayed (stated in the report): scheduled triggers (birthday, anniversary, cron), caps used before the
 period (the replay starts every cap and budget at zero on its first day), and tier and club benefits (a tier's
 multiplier or cashback; tiers are not part of a draft yet).
+
+A replay can be split by member (`defer_budgets`): each part replays only its members' purchases and events,
+which is exact for everything a rule keeps per member (caps, purchase count, spend). A campaign budget is the
+one thing shared across members, so a part replays as if the whole budget were still there and logs each award
+it drew on it; `Replay.combined` then walks those logs in the period's order and cuts what the budget could not
+pay, as a single replay would have. That is exact as long as no budgeted rule is in an exclusive group (see
+`shardable`): only there does a budget's room change which rule wins, not just how much one gets.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from treue.domain.money import Money, currency_exponent
@@ -25,7 +32,7 @@ from treue.domain.programs import Program
 from treue.domain.purchases import Purchase, points_to_take_back
 from treue.domain.rules.context import EventFacts, MemberSnapshot
 from treue.domain.rules.definitions import RuleSet
-from treue.domain.rules.evaluator import evaluate
+from treue.domain.rules.evaluator import Evaluation, evaluate
 from treue.domain.rules.limits import LimitState, Usage, UsageKey
 
 
@@ -46,8 +53,52 @@ class _Member:
     facts: MemberFacts
     purchase_count: int
     spend_minor: int
+    id: UUID
     usage: dict[UsageKey, Usage] = field(default_factory=dict)
     points: int = 0
+
+
+Shard = tuple[int, int]  # (this one, of how many): members split by id; anonymous purchases go with shard 0
+
+
+class BudgetEntry(NamedTuple):
+    """An award drawn on a campaign budget by a replay that deferred budgets, as it was before the budget's cut."""
+
+    order: tuple[datetime, int, UUID]  # the event's place in the period: time, purchases first, then its id
+    step: int  # the award's place among the event's awards
+    campaign: str
+    rule: str
+    points: int
+    member_id: UUID
+    earned: int  # everything the event earned, for the share a refund takes back
+    total_minor: int
+    refunded_minor: int
+
+
+@dataclass(slots=True)
+class ReplayPart:
+    """What a replay of some members found, to be combined with the other parts (`Replay.combined`)."""
+
+    purchases: int
+    events: int
+    revenue_minor: int
+    points_issued: int
+    points_taken_back: int
+    by_rule: dict[str, int]
+    member_points: dict[UUID, int]
+    budget_log: list[BudgetEntry]
+
+
+def shardable(rules: RuleSet) -> bool:
+    """Whether a replay of `rules` can be split by member and combined exactly: no rule of a campaign with a
+    budget is exclusive in a group (there the budget's room decides which rule wins)."""
+    return not any(version.exclusive and version.group is not None
+                   for campaign in rules.campaigns if campaign.budget_points is not None
+                   for rule in campaign.rules for version in rule.versions)  # fmt: skip
+
+
+_NOTHING_SPENT: Mapping[str, int] = {}
+_UNKNOWN = MemberFacts()
 
 
 @dataclass(slots=True)
@@ -64,6 +115,8 @@ class Replay:
     by_rule: dict[str, int] = field(default_factory=dict)
     budgets: dict[str, int] = field(default_factory=dict)
     members: dict[UUID, _Member] = field(default_factory=dict)
+    defer_budgets: bool = False  # replay part of the members: log budgeted awards instead of cutting them
+    budget_log: list[BudgetEntry] = field(default_factory=list)
 
     def purchase(self, purchase: Purchase, facts: MemberFacts | None, refunded_minor: int = 0) -> int:
         """Replay one purchase (`refunded_minor`: what was refunded of it since); the points it earns."""
@@ -71,62 +124,126 @@ class Replay:
         self.purchases += 1
         self.revenue_minor += total - refunded_minor
         member = self._member(purchase.member_id, facts)
-        snapshot = None
-        if member is not None:
-            known = member.facts
-            snapshot = MemberSnapshot(str(purchase.member_id), known.tier, known.attributes, (), known.enrolled_at,
-                                      known.birthday, member.purchase_count, member.spend_minor)  # fmt: skip
-        limits = LimitState(member.usage if member else {}, self.budgets)
-        evaluation = evaluate(EventFacts.of_purchase(purchase, snapshot), self.rules, limits, self.program)
         if member is None:
-            return 0  # an anonymous purchase earns nothing (its revenue counts)
+            return 0  # an anonymous purchase earns nothing (its revenue counts), and draws on no budget
+        known = member.facts
+        snapshot = MemberSnapshot(str(purchase.member_id), known.tier, known.attributes, (), known.enrolled_at,
+                                  known.birthday, member.purchase_count, member.spend_minor)  # fmt: skip
+        limits = LimitState(member.usage, _NOTHING_SPENT if self.defer_budgets else self.budgets)
+        evaluation = evaluate(EventFacts.of_purchase(purchase, snapshot), self.rules, limits, self.program)
         points = evaluation.points
-        self._apply(member, evaluation.usage, evaluation.budgets)
-        for contribution in evaluation.outcome.contributions:
-            if contribution.points:
-                self.by_rule[contribution.rule] = self.by_rule.get(contribution.rule, 0) + contribution.points
+        self._apply(member, evaluation)
         member.purchase_count += 1
         member.spend_minor += total - refunded_minor
         taken = points_to_take_back(points, total, 0, refunded_minor, self.program.rounding) if refunded_minor else 0
         self.points_issued += points
         self.points_taken_back += taken
         member.points += points - taken
+        if self.defer_budgets and evaluation.budgets:
+            self._log((purchase.occurred_at, 0, purchase.id), member.id, evaluation, total, refunded_minor)
         return points
 
     def event(self, name: str, occurred_at: datetime, member_id: UUID, facts: MemberFacts | None,
-              attributes: Mapping[str, Any]) -> int:  # fmt: skip
-        """Replay one custom event; the points it earns."""
+              attributes: Mapping[str, Any], event_id: UUID | None = None) -> int:  # fmt: skip
+        """Replay one custom event (`event_id` places it among events at the same time when budgets are
+        deferred); the points it earns."""
         self.events += 1
         member = self._member(member_id, facts)
         assert member is not None
         known = member.facts
         snapshot = MemberSnapshot(str(member_id), known.tier, known.attributes, (), known.enrolled_at, known.birthday,
                                   member.purchase_count, member.spend_minor)  # fmt: skip
+        spent = _NOTHING_SPENT if self.defer_budgets else self.budgets
         evaluation = evaluate(EventFacts(name, occurred_at, snapshot, None, attributes), self.rules,
-                              LimitState(member.usage, self.budgets), self.program)  # fmt: skip
-        self._apply(member, evaluation.usage, evaluation.budgets)
-        for contribution in evaluation.outcome.contributions:
-            if contribution.points:
-                self.by_rule[contribution.rule] = self.by_rule.get(contribution.rule, 0) + contribution.points
+                              LimitState(member.usage, spent), self.program)  # fmt: skip
+        self._apply(member, evaluation)
         self.points_issued += evaluation.points
         member.points += evaluation.points
+        if self.defer_budgets and evaluation.budgets:
+            if event_id is None:
+                raise ValueError("a replay that defers budgets needs each event's id")
+            self._log((occurred_at, 1, event_id), member.id, evaluation, 0, 0)
         return evaluation.points
+
+    def _log(self, order: tuple[datetime, int, UUID], member_id: UUID, evaluation: Evaluation, total_minor: int,
+             refunded_minor: int) -> None:  # fmt: skip
+        budgeted = {spent.campaign for spent in evaluation.budgets}
+        for step, award in enumerate(evaluation.awards):
+            if award.campaign in budgeted and award.points:
+                self.budget_log.append(BudgetEntry(order, step, award.campaign, award.rule, award.points, member_id,
+                                                   evaluation.points, total_minor, refunded_minor))  # fmt: skip
+
+    def part(self) -> ReplayPart:
+        """What this replay found, to combine with the replays of the other members."""
+        return ReplayPart(self.purchases, self.events, self.revenue_minor, self.points_issued,
+                          self.points_taken_back, dict(self.by_rule), self.member_points(), list(self.budget_log))  # fmt: skip
+
+    @classmethod
+    def combined(cls, program: Program, rules: RuleSet, parts: Iterable[ReplayPart]) -> Replay:
+        """One replay of `rules` from the parts that each replayed some of the members with budgets deferred,
+        with every budget cut where a single replay in the period's order would have found it spent."""
+        whole = cls(program, rules)
+        for part in parts:
+            whole.purchases += part.purchases
+            whole.events += part.events
+            whole.revenue_minor += part.revenue_minor
+            whole.points_issued += part.points_issued
+            whole.points_taken_back += part.points_taken_back
+            for rule, points in part.by_rule.items():
+                whole.by_rule[rule] = whole.by_rule.get(rule, 0) + points
+            for member_id, points in part.member_points.items():
+                whole.members[member_id] = _Member(_UNKNOWN, 0, 0, id=member_id, points=points)
+            whole.budget_log.extend(part.budget_log)
+        whole._settle_budgets()
+        return whole
+
+    def _settle_budgets(self) -> None:
+        totals = {c.id: c.budget_points for c in self.rules.campaigns if c.budget_points is not None}
+        spent = dict.fromkeys(totals, 0)
+        cuts: dict[tuple[datetime, int, UUID], tuple[BudgetEntry, int]] = {}
+        self.budget_log.sort()
+        for entry in self.budget_log:  # in the order a single replay would have drawn on the budgets
+            left = totals[entry.campaign] - spent[entry.campaign]
+            kept = min(entry.points, left)
+            spent[entry.campaign] += kept
+            if kept < entry.points:
+                cut = entry.points - kept
+                self.by_rule[entry.rule] -= cut
+                if not self.by_rule[entry.rule]:
+                    del self.by_rule[entry.rule]
+                before = cuts.get(entry.order)
+                cuts[entry.order] = (entry, cut + (before[1] if before else 0))
+        rounding = self.program.rounding
+        for entry, cut in cuts.values():  # the event earned less, so a refund of it takes back less
+            taken, now_taken = 0, 0
+            if entry.refunded_minor:
+                taken = points_to_take_back(entry.earned, entry.total_minor, 0, entry.refunded_minor, rounding)
+                now_taken = points_to_take_back(entry.earned - cut, entry.total_minor, 0, entry.refunded_minor,
+                                                rounding)  # fmt: skip
+            self.points_issued -= cut
+            self.points_taken_back -= taken - now_taken
+            self.members[entry.member_id].points -= cut - (taken - now_taken)
+        self.budgets = {campaign: points for campaign, points in spent.items() if points}
+        self.budget_log = []
 
     def _member(self, member_id: UUID | None, facts: MemberFacts | None) -> _Member | None:
         if member_id is None:
             return None
         member = self.members.get(member_id)
         if member is None:
-            known = facts or MemberFacts()
-            member = self.members[member_id] = _Member(known, known.purchase_count, known.spend_minor)
+            known = facts or _UNKNOWN
+            member = self.members[member_id] = _Member(known, known.purchase_count, known.spend_minor, member_id)
         return member
 
-    def _apply(self, member: _Member, usage: Any, budgets: Any) -> None:
-        for delta in usage:
+    def _apply(self, member: _Member, evaluation: Evaluation) -> None:
+        for delta in evaluation.usage:
             before = member.usage.get(delta.key, Usage())
             member.usage[delta.key] = Usage(before.points + delta.points, before.awards + delta.awards)
-        for spent in budgets:
+        for spent in evaluation.budgets:
             self.budgets[spent.campaign] = self.budgets.get(spent.campaign, 0) + spent.points
+        for contribution in evaluation.outcome.contributions:
+            if contribution.points:
+                self.by_rule[contribution.rule] = self.by_rule.get(contribution.rule, 0) + contribution.points
 
     def member_points(self) -> dict[UUID, int]:
         """Net points per replayed member."""

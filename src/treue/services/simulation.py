@@ -3,8 +3,9 @@ the programme's current rules, writing nothing. See `treue.domain.simulation` fo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing import get_context
 from typing import Any
@@ -16,7 +17,7 @@ from treue.domain.money import currency_exponent
 from treue.domain.programs import Program
 from treue.domain.rules.definitions import RuleSet, parse_campaign, parse_rule
 from treue.domain.rules.spec import Spec, join
-from treue.domain.simulation import MemberFacts, Replay, most_affected
+from treue.domain.simulation import MemberFacts, Replay, ReplayPart, Shard, most_affected, shardable
 from treue.domain.tiers import Basis, Ladder
 from treue.services.ports import UnitOfWork
 from treue.services.rules import FORMAT
@@ -85,48 +86,48 @@ def draft_tiers(uow: UnitOfWork, program: Program, ladder: Ladder, draft: Replay
 
 def simulate(uow: UnitOfWork, program_id: UUID, draft: Mapping[str, Any], first_day: date, last_day: date, *,
              progress: Callable[[int, int], None] | None = None, top: int = 10, limit: int | None = None,
-             database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+             database_url: str | None = None, processes: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Replay the purchases and events from `first_day` through `last_day` (programme-local dates) against the
     current rules and against `draft`, and report both side by side. `progress(done, total)` is called as the
     replay goes; `limit` refuses a period with more purchases and events than that (for the API).
 
     With `database_url` (a file or server database) and a period of at least `PARALLEL_FROM` purchases and events,
-    today's side is replayed by a second process reading the same period while this one replays the draft: the
-    two sides share nothing but the input, so they run on two cores."""
+    the replay runs in `processes` processes (default: one per core, at least two) that each replay both sides
+    for a share of the members and read only their rows; the shares are combined exactly (see
+    `treue.domain.simulation`). Where a budgeted rule is exclusive in a group, that split is not exact: then one
+    process replays today's side and another the draft's."""
     if last_day < first_day:
         raise InvalidInput("the period ends before it starts", location="to")
     with uow:
         program = uow.programs.get(program_id)
         proposed = draft_rule_set(program, draft)
         proposed_ladder = draft_ladder(program, draft)
+        current = uow.rules.ruleset(program)
         tz = zone(program.timezone)
         start, end = start_of_local_day(first_day, tz), start_of_local_day(last_day + timedelta(days=1), tz)
         total = uow.simulation.count(program_id, start, end)
         if limit is not None and total > limit:
             raise InvalidInput(f"the period holds {total} purchases and events; at most {limit} are replayed here "
                                "(use `treue simulate` for more)", location="to")  # fmt: skip
-        other: Future[SideResult] | None = None
-        pool = None
-        if database_url is not None and total >= PARALLEL_FROM and _shareable(database_url):
-            pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-            other = pool.submit(replay_current_side, database_url, program_id, start, end, top)
-        try:
-            replays = [Replay(program, proposed)] if other else [Replay(program, uow.rules.ruleset(program)),
-                                                                 Replay(program, proposed)]  # fmt: skip
-            members = replay_period(uow, program_id, start, end, replays, total, progress)
-            draft_side = replays[-1]
-            if other is not None:
-                now_report, now_points = other.result()
-            else:
-                now_report, now_points = replays[0].report(top), replays[0].member_points()
-            ladder = uow.tiers.ladder(program_id)
+        parallel = database_url is not None and total >= PARALLEL_FROM and _shareable(database_url)
+        if parallel and shardable(current) and shardable(proposed):
+            assert database_url is not None
+            count = max(2, processes or os.cpu_count() or 2)
+            now_side, draft_side, today = _replay_in_shards(uow, program, current, proposed, draft, start, end,
+                                                            total, database_url, count, progress)  # fmt: skip
+        elif parallel:
+            assert database_url is not None
+            now_side, draft_side, today = _replay_side_by_side(uow, program, proposed, start, end, total,
+                                                               database_url, progress)  # fmt: skip
+        else:
+            now_side, draft_side = Replay(program, current), Replay(program, proposed)
+            members = replay_period(uow, program_id, start, end, [now_side, draft_side], total, progress)
             today = {m: facts.tier for m, facts in members.items()}
-            now_report["members_per_tier"] = members_per_tier(ladder, today, draft_side.members)
-            after = today if proposed_ladder is None else draft_tiers(uow, program, proposed_ladder, draft_side,
-                                                                      start, end)  # fmt: skip
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        ladder = uow.tiers.ladder(program_id)
+        after = today if proposed_ladder is None else draft_tiers(uow, program, proposed_ladder, draft_side,
+                                                                  start, end)  # fmt: skip
+    now_report = now_side.report(top)
+    now_report["members_per_tier"] = members_per_tier(ladder, today, draft_side.members)
     draft_report = draft_side.report(top)
     draft_report["members_per_tier"] = members_per_tier(proposed_ladder or ladder, after, draft_side.members)
     return {
@@ -134,21 +135,85 @@ def simulate(uow: UnitOfWork, program_id: UUID, draft: Mapping[str, Any], first_
         "period": {"from": first_day.isoformat(), "to": last_day.isoformat(), "timezone": program.timezone},
         "current": now_report, "draft": draft_report,
         "difference": {key: draft_report[key] - now_report[key] for key in ("points_issued", "points_net")},
-        "most_affected": most_affected(now_points, draft_side.member_points(), top=top),
+        "most_affected": most_affected(now_side.member_points(), draft_side.member_points(), top=top),
         "not_replayed": NOT_REPLAYED,
     }  # fmt: skip
 
 
-SideResult = tuple[dict[str, Any], dict[UUID, int]]
+Tiers = dict[UUID, str | None]  # each replayed member's tier today
+Sides = tuple[Replay, Replay, Tiers]  # today's side, the draft's, and the tiers
+
+
+def _replay_in_shards(uow: UnitOfWork, program: Program, current: RuleSet, proposed: RuleSet,
+                      draft: Mapping[str, Any], start: datetime, end: datetime, total: int, database_url: str,
+                      count: int, progress: Callable[[int, int], None] | None) -> Sides:  # fmt: skip
+    """Both sides in `count` processes, each replaying the members of one shard (this one replays shard 0)."""
+    pool = ProcessPoolExecutor(count - 1, mp_context=get_context("spawn"))
+    try:
+        others = [pool.submit(replay_shard, database_url, program.id, draft, start, end, (index, count))
+                  for index in range(1, count)]  # fmt: skip
+        sides = [Replay(program, current, defer_budgets=True), Replay(program, proposed, defer_budgets=True)]
+
+        def report(done: int, _: int) -> None:  # this shard's share stands for the whole
+            if progress is not None:
+                progress(min(done * count, total), total)
+
+        members = replay_period(uow, program.id, start, end, sides, 0, report, shard=(0, count))
+        parts = [([s.part() for s in sides], {m: facts.tier for m, facts in members.items()})]
+        parts += [other.result() for other in others]
+    finally:
+        pool.shutdown(cancel_futures=True)
+    if progress is not None:
+        progress(total, total)
+    today: Tiers = {}
+    for _, tiers in parts:
+        today.update(tiers)
+    return (Replay.combined(program, current, [p[0][0] for p in parts]),
+            Replay.combined(program, proposed, [p[0][1] for p in parts]), today)  # fmt: skip
+
+
+def replay_shard(database_url: str, program_id: UUID, draft: Mapping[str, Any], start: datetime, end: datetime,
+                 shard: Shard) -> tuple[list[ReplayPart], Tiers]:  # fmt: skip
+    """Both sides for the members of one shard, in a process of its own (see `simulate`)."""
+    from treue.store.database import make_engine  # the child process opens its own connection
+    from treue.store.unit_of_work import SqlUnitOfWorkFactory
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        uow = SqlUnitOfWorkFactory(engine)(read_only=True)
+        with uow:
+            program = uow.programs.get(program_id)
+            sides = [Replay(program, uow.rules.ruleset(program), defer_budgets=True),
+                     Replay(program, draft_rule_set(program, draft), defer_budgets=True)]  # fmt: skip
+            members = replay_period(uow, program_id, start, end, sides, 0, shard=shard)
+        return [side.part() for side in sides], {m: facts.tier for m, facts in members.items()}
+    finally:
+        engine.dispose()
+
+
+def _replay_side_by_side(uow: UnitOfWork, program: Program, proposed: RuleSet, start: datetime, end: datetime,
+                         total: int, database_url: str, progress: Callable[[int, int], None] | None) -> Sides:  # fmt: skip
+    """Today's side in a second process while this one replays the draft: the two share nothing but the input."""
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+    try:
+        other = pool.submit(replay_current_side, database_url, program.id, start, end)
+        draft_side = Replay(program, proposed)
+        members = replay_period(uow, program.id, start, end, [draft_side], total, progress)
+        now_part = other.result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    now_side = Replay.combined(program, uow.rules.ruleset(program), [now_part])
+    return now_side, draft_side, {m: facts.tier for m, facts in members.items()}
 
 
 def replay_period(uow: UnitOfWork, program_id: UUID, start: datetime, end: datetime, replays: list[Replay],
-                  total: int, progress: Callable[[int, int], None] | None = None) -> dict[UUID, MemberFacts]:  # fmt: skip
-    """Feed every replay the period's purchases and events in time order (inside the caller's transaction);
-    what was known of the members before the period."""
-    members: dict[UUID, MemberFacts] = uow.simulation.members(program_id, start, end)
+                  total: int, progress: Callable[[int, int], None] | None = None,
+                  shard: Shard | None = None) -> dict[UUID, MemberFacts]:  # fmt: skip
+    """Feed every replay the period's purchases and events (of the members of `shard`) in time order, inside
+    the caller's transaction; what was known of the members before the period."""
+    members: dict[UUID, MemberFacts] = uow.simulation.members(program_id, start, end, shard)
     done = 0
-    for done, (kind, item) in enumerate(uow.simulation.stream(program_id, start, end), start=1):
+    for done, (kind, item) in enumerate(uow.simulation.stream(program_id, start, end, shard), start=1):
         if kind == "purchase":
             purchase, refunded = item
             known = members.get(purchase.member_id) if purchase.member_id else None
@@ -157,7 +222,7 @@ def replay_period(uow: UnitOfWork, program_id: UUID, start: datetime, end: datet
         else:
             known = members.get(item.member_id)
             for replay in replays:
-                replay.event(item.name, item.occurred_at, item.member_id, known, item.attributes or {})
+                replay.event(item.name, item.occurred_at, item.member_id, known, item.attributes or {}, item.id)
         if progress is not None and done % 1000 == 0:
             progress(done, total)
     if progress is not None:
@@ -165,9 +230,8 @@ def replay_period(uow: UnitOfWork, program_id: UUID, start: datetime, end: datet
     return members
 
 
-def replay_current_side(database_url: str, program_id: UUID, start: datetime, end: datetime,
-                        top: int) -> SideResult:  # fmt: skip
-    """Today's side of a simulation, in a process of its own (see `simulate`): its report and members' points."""
+def replay_current_side(database_url: str, program_id: UUID, start: datetime, end: datetime) -> ReplayPart:
+    """Today's side of a simulation, in a process of its own (see `simulate`)."""
     from treue.store.database import make_engine  # the child process opens its own connection
     from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
@@ -178,7 +242,7 @@ def replay_current_side(database_url: str, program_id: UUID, start: datetime, en
             program = uow.programs.get(program_id)
             replay = Replay(program, uow.rules.ruleset(program))
             replay_period(uow, program_id, start, end, [replay], 0)
-        return replay.report(top), replay.member_points()
+        return replay.part()
     finally:
         engine.dispose()
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, literal_column, or_, select, true
 
-from treue.domain.simulation import MemberFacts
+from treue.domain.simulation import MemberFacts, Shard
 from treue.store import tables as t
 from treue.store.rows import purchase_from_row
 
@@ -31,14 +31,30 @@ class SimulationSource:
                                             e.c.occurred_at < end)  # fmt: skip
         return int(self.conn.execute(query).scalar_one()) + int(self.conn.execute(events).scalar_one())
 
-    def members(self, program_id: UUID, start: datetime, end: datetime) -> dict[UUID, MemberFacts]:
-        """The members active in [start, end) with their purchase count and net spend before `start`."""
+    def _in_shard(self, member_id: Any, shard: Shard | None, *, anonymous: bool = False) -> ColumnElement[bool]:
+        """Whether the row of `member_id` (a column) belongs to `shard`: a uniform split of member ids by their
+        last byte (PostgreSQL) or last hex digit (SQLite, which keeps them as 32 hex digits)."""
+        if shard is None:
+            return true()
+        index, count = shard
+        if self.conn.dialect.name == "postgresql":
+            digit: ColumnElement[Any] = func.get_byte(func.uuid_send(member_id), 15)
+        else:
+            digit = func.instr("0123456789abcdef", func.lower(func.substr(member_id, -1))) - 1
+        mine = (digit % literal_column(str(count))) == index
+        return or_(member_id.is_(None), mine) if anonymous and index == 0 else mine
+
+    def members(self, program_id: UUID, start: datetime, end: datetime,
+                shard: Shard | None = None) -> dict[UUID, MemberFacts]:  # fmt: skip
+        """The members active in [start, end) (of `shard`) with their purchase count and net spend before
+        `start`."""
         p, e, m = t.purchases, t.events, t.members
         active = (
             select(p.c.member_id.label("id")).where(p.c.program_id == program_id, p.c.occurred_at >= start,
-                                                    p.c.occurred_at < end, p.c.member_id.is_not(None))
+                                                    p.c.occurred_at < end, p.c.member_id.is_not(None),
+                                                    self._in_shard(p.c.member_id, shard))
             .union(select(e.c.member_id).where(e.c.program_id == program_id, e.c.occurred_at >= start,
-                                               e.c.occurred_at < end))
+                                               e.c.occurred_at < end, self._in_shard(e.c.member_id, shard)))
         ).subquery()  # fmt: skip
         before = (
             select(p.c.member_id, func.count().label("purchases"),
@@ -81,16 +97,20 @@ class SimulationSource:
         )  # fmt: skip
         return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in self.conn.execute(query)}
 
-    def stream(self, program_id: UUID, start: datetime, end: datetime) -> Iterator[tuple[str, Any]]:
-        """("purchase", (Purchase, refunded_minor)) and ("event", row) in time order (purchases first on a tie)."""
+    def stream(self, program_id: UUID, start: datetime, end: datetime,
+               shard: Shard | None = None) -> Iterator[tuple[str, Any]]:  # fmt: skip
+        """("purchase", (Purchase, refunded_minor)) and ("event", row) in time order (purchases first on a tie,
+        then by id), of the members of `shard` (and, in shard 0, the anonymous purchases)."""
         p, e = t.purchases, t.events
         purchases = (
-            select(p).where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end))
+            select(p).where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end,
+                                 self._in_shard(p.c.member_id, shard, anonymous=True)))
             .order_by(p.c.occurred_at, p.c.id)
         )  # fmt: skip
         events = (
             select(e.c.id, e.c.member_id, e.c.name, e.c.attributes, e.c.occurred_at)
-            .where(e.c.program_id == program_id, e.c.occurred_at >= start, e.c.occurred_at < end)
+            .where(e.c.program_id == program_id, e.c.occurred_at >= start, e.c.occurred_at < end,
+                   self._in_shard(e.c.member_id, shard))
             .order_by(e.c.occurred_at, e.c.id)
         )  # fmt: skip
         # Two cursors open at once: events are few next to purchases, so they are read first (and kept), the
