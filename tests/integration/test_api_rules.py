@@ -84,7 +84,9 @@ def test_rule_crud_versions_and_archive(api: Api, shop: Tenant):
 def test_validate_writes_nothing_and_locates_problems(api: Api, shop: Tenant):
     with api.unchanged(shop.program_id):
         ok = shop.admin.post("/rules/validate", SOFA, status=200)
-        assert ok["valid"] is True and ok["new"] is True and ok["reads"] == {"purchase": ["lines"]}
+        assert (
+            ok["valid"] is True and ok["new"] is True and ok["reads"] == {"line": ["category"], "purchase": ["lines"]}
+        )
         bad_cel = api.refused(shop.admin, "POST", "/rules/validate", 422, "rule_invalid", shop.program_id,
                               json=WEEKEND | {"condition": "purchase.totl >= 5000"})  # fmt: skip
         assert bad_cel["location"] == "condition" and bad_cel["line"] == 1 and bad_cel["column"] >= 1

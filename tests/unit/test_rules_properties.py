@@ -1,5 +1,6 @@
 """Properties of the evaluator over generated rule sets, purchases and limit states: it is deterministic,
-never yields negative points, and never lets an award exceed a cap or a campaign budget."""
+never yields negative points, never lets an award exceed a cap or a campaign budget, and gives the same
+points, awards, usage and budgets without explanations (as the simulator evaluates) as with them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from treue.domain.rules.context import EventFacts
 from treue.domain.rules.definitions import RuleSet
-from treue.domain.rules.evaluator import usage_keys
+from treue.domain.rules.evaluator import evaluate, usage_keys
 from treue.domain.rules.limits import LimitState, Scope, Usage
 
 from .test_rules_fixtures import campaign, line, member, program, purchase, rule, run
@@ -95,6 +97,12 @@ def test_evaluation_is_deterministic_non_negative_and_within_limits(generated, b
 
     first = run(rules, bought, who=member(tier), state=state)
     assert first == run(rules, bought, who=member(tier), state=state)
+    lean = evaluate(EventFacts.of_purchase(bought, member(tier)), rules, state, program(), explain=False)
+    assert [(c.rule, c.points, c.campaign) for c in lean.outcome.contributions] == [
+        (c.rule, c.points, c.campaign) for c in first.outcome.contributions]  # fmt: skip
+    assert [(a.rule, a.points, a.grants, a.capped_from) for a in lean.awards] == [
+        (a.rule, a.points, a.grants, a.capped_from) for a in first.awards]  # fmt: skip
+    assert (lean.usage, lean.budgets, lean.skipped) == (first.usage, first.budgets, first.skipped)
 
     assert all(c.points >= 0 for c in first.outcome.contributions)
     assert all(a.points >= 0 for a in first.awards)

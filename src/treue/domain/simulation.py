@@ -54,6 +54,7 @@ class _Member:
     purchase_count: int
     spend_minor: int
     id: UUID
+    key: str  # the id as rules see it (member.id)
     usage: dict[UsageKey, Usage] = field(default_factory=dict)
     points: int = 0
 
@@ -127,10 +128,11 @@ class Replay:
         if member is None:
             return 0  # an anonymous purchase earns nothing (its revenue counts), and draws on no budget
         known = member.facts
-        snapshot = MemberSnapshot(str(purchase.member_id), known.tier, known.attributes, (), known.enrolled_at,
+        snapshot = MemberSnapshot(member.key, known.tier, known.attributes, (), known.enrolled_at,
                                   known.birthday, member.purchase_count, member.spend_minor)  # fmt: skip
         limits = LimitState(member.usage, _NOTHING_SPENT if self.defer_budgets else self.budgets)
-        evaluation = evaluate(EventFacts.of_purchase(purchase, snapshot), self.rules, limits, self.program)
+        evaluation = evaluate(EventFacts.of_purchase(purchase, snapshot), self.rules, limits, self.program,
+                              explain=False)  # fmt: skip
         points = evaluation.points
         self._apply(member, evaluation)
         member.purchase_count += 1
@@ -151,11 +153,11 @@ class Replay:
         member = self._member(member_id, facts)
         assert member is not None
         known = member.facts
-        snapshot = MemberSnapshot(str(member_id), known.tier, known.attributes, (), known.enrolled_at, known.birthday,
+        snapshot = MemberSnapshot(member.key, known.tier, known.attributes, (), known.enrolled_at, known.birthday,
                                   member.purchase_count, member.spend_minor)  # fmt: skip
         spent = _NOTHING_SPENT if self.defer_budgets else self.budgets
         evaluation = evaluate(EventFacts(name, occurred_at, snapshot, None, attributes), self.rules,
-                              LimitState(member.usage, spent), self.program)  # fmt: skip
+                              LimitState(member.usage, spent), self.program, explain=False)  # fmt: skip
         self._apply(member, evaluation)
         self.points_issued += evaluation.points
         member.points += evaluation.points
@@ -192,7 +194,7 @@ class Replay:
             for rule, points in part.by_rule.items():
                 whole.by_rule[rule] = whole.by_rule.get(rule, 0) + points
             for member_id, points in part.member_points.items():
-                whole.members[member_id] = _Member(_UNKNOWN, 0, 0, id=member_id, points=points)
+                whole.members[member_id] = _Member(_UNKNOWN, 0, 0, member_id, "", points=points)
             whole.budget_log.extend(part.budget_log)
         whole._settle_budgets()
         return whole
@@ -232,7 +234,8 @@ class Replay:
         member = self.members.get(member_id)
         if member is None:
             known = facts or _UNKNOWN
-            member = self.members[member_id] = _Member(known, known.purchase_count, known.spend_minor, member_id)
+            member = self.members[member_id] = _Member(known, known.purchase_count, known.spend_minor, member_id,
+                                                     str(member_id))  # fmt: skip
         return member
 
     def _apply(self, member: _Member, evaluation: Evaluation) -> None:

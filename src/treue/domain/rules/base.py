@@ -14,9 +14,12 @@ from treue.domain.purchases import Purchase
 from treue.domain.rules.outcome import Contribution, EarnOutcome
 
 
-def base_contribution(program: Program, purchase: Purchase) -> Contribution:
+def base_contribution(program: Program, purchase: Purchase, *, explain: bool = True) -> Contribution:
+    """The base rule's points for `purchase`, with the sentence saying why (`explain=False`: points only)."""
     if program.earn_basis is EarnBasis.PER_ITEM:
         items = purchase.item_count
+        if not explain:
+            return Contribution("base", items * program.earn_points, "")
         return Contribution(
             rule="base",
             points=items * program.earn_points,
@@ -25,6 +28,8 @@ def base_contribution(program: Program, purchase: Purchase) -> Contribution:
         )
     amount = purchase.total
     points = divide(amount.minor * program.earn_points, program.earn_per_minor, program.rounding)
+    if not explain:
+        return Contribution("base", max(points, 0), "")
     spent = amount.format()
     sentence = _per_amount_reason(program.earn_points, program.earn_per_minor, amount.currency, program.rounding)
     return Contribution(

@@ -36,9 +36,11 @@ _REFERENCE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?:\s*\.\s*([A-Za-z_]\w*)(\s*\
 
 # Which fields of which context variables an expression reads: {"purchase": {"total"}, "now": {"*"}}.
 # "*" stands for every field. The context of an event is built with only what its rules read, because
-# converting values into CEL is the costly part of an evaluation.
+# converting values into CEL is the costly part of an evaluation. Under "line": the fields of the purchase's
+# lines that line filters read (every field once anything else reads `purchase.lines`).
 Needs = dict[str, frozenset[str]]
 EVERYTHING = "*"
+LINE = "line"
 
 
 def merge_needs(needs: Iterable[Needs]) -> Needs:
@@ -60,7 +62,20 @@ def needs_of(source: str) -> Needs:
             continue
         whole = variable in bound or member is None or call is not None
         found.setdefault(variable, set()).add(EVERYTHING if whole else member)
+    if found.get("purchase", set()) & {"lines", EVERYTHING}:
+        found[LINE] = {EVERYTHING}  # read other than by a line filter: its lines whole
     return {variable: frozenset(fields) for variable, fields in found.items()}
+
+
+def line_fields(source: str) -> frozenset[str]:
+    """The fields of `line` a line filter reads ("*": it uses `line` other than as `line.field`)."""
+    code = _blank_literals(source)
+    if LINE in set(_BOUND.findall(code)):
+        return frozenset({EVERYTHING})
+    # findall gives "" (not None) for a group that did not match
+    fields = {EVERYTHING if not member or call else member
+              for variable, member, call in _REFERENCE.findall(code) if variable == LINE}  # fmt: skip
+    return frozenset(fields)
 
 
 def flatten(source: str) -> str:
@@ -157,7 +172,8 @@ def line_filter(source: str, location: str) -> LineFilter:
     # Wrapped so that a single CEL call answers for every line; the newline ends a trailing comment.
     wrapped = f"purchase.lines.map(line, (\n{source}\n))"
     flat = _executable(wrapped)
-    needs = merge_needs([needs_of(wrapped) if flat else _whole(wrapped), {"purchase": frozenset({"lines"})}])
+    reads = needs_of(source) if flat else _whole(wrapped)
+    needs = merge_needs([reads, {"purchase": frozenset({"lines"}), LINE: line_fields(source)}])
     return LineFilter(source, flat or compile_expression(wrapped), needs)
 
 

@@ -141,6 +141,21 @@ def line_value(line: PurchaseLine) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_LINE_FIELDS: Mapping[str, Callable[[PurchaseLine], Any]] = {
+    "sku": lambda line: line.sku, "category": lambda line: line.category or "", "name": lambda line: line.name or "",
+    "quantity": lambda line: line.quantity, "unit_price": lambda line: line.unit_price_minor,
+    "amount": lambda line: line.amount_minor,
+}  # fmt: skip
+
+
+def lines_value(purchase: Purchase, fields: frozenset[str] | None) -> list[dict[str, Any]]:
+    """The purchase's lines with the `fields` the rules read (None or "*": every field)."""
+    if not fields or "*" in fields:
+        return [line_value(line) for line in purchase.lines]
+    getters = [(name, _LINE_FIELDS[name]) for name in sorted(fields) if name in _LINE_FIELDS]
+    return [{name: getter(line) for name, getter in getters} for line in purchase.lines]
+
+
 def payment_value(purchase: Purchase | None) -> dict[str, Any]:
     payment = purchase.payment if purchase is not None else None
     if payment is None:
@@ -198,7 +213,7 @@ class EvalContext:
 _PURCHASE_FIELDS: Mapping[str, Callable[[Purchase], Any]] = {
     "total": lambda p: p.total.minor, "currency": lambda p: p.total.currency, "channel": lambda p: p.channel.value,
     "partner": lambda p: p.partner, "store": lambda p: p.store or "", "order": lambda p: p.external_order_id,
-    "item_count": lambda p: p.item_count, "lines": lambda p: [line_value(line) for line in p.lines],
+    "item_count": lambda p: p.item_count,  # "lines": with only the fields read (`lines_value`)
     "payment": payment_value,
 }  # fmt: skip
 _NOW_FIELDS: Mapping[str, Callable[[datetime], Any]] = {
@@ -239,6 +254,8 @@ def build_context(facts: EventFacts, tz: ZoneInfo, currency: str = "",
             getter = getters.get(name)
             if getter is not None:
                 values[flat_name(variable, name)] = getter(subject)
+        if variable == "purchase" and "lines" in fields and facts.purchase is not None:
+            values[flat_name(variable, "lines")] = lines_value(facts.purchase, needs.get("line"))
     context = cel.Context()
     context.update(values)
     return EvalContext(context, local, tz)

@@ -92,6 +92,7 @@ class EffectInput:
     purchase: Purchase | None
     base_points: int
     rounding: Rounding
+    explain: bool = True  # False: points only, no sentence or details (the simulator reads none of them)
 
 
 @dataclass(slots=True)  # made per effect per event; not frozen because that costs 4x (nothing changes one)
@@ -183,6 +184,8 @@ class PointsPerAmount:
         chosen = self.lines.chosen(given)
         amount = self.lines.amount(given, chosen)
         points = divide(amount * self.points, self.per.minor, given.rounding)
+        if not given.explain:
+            return EffectResult(points, pending=self.pending)
         spent = Money(amount, self.per.currency)
         why = f"{self.points} point(s) per {self.per} on {spent}{self.lines.describe()}"
         details = self.lines.details(chosen, eligible_amount=spent.format())
@@ -200,6 +203,8 @@ class PointsPerItem:
     def apply(self, given: EffectInput) -> EffectResult:
         chosen = self.lines.chosen(given)
         items = sum(line.quantity for line in self.lines.lines(given, chosen))
+        if not given.explain:
+            return EffectResult(items * self.points, pending=self.pending)
         why = f"{self.points} point(s) per item x {items} item(s){self.lines.describe()}"
         details = self.lines.details(chosen, items=items)
         return EffectResult(items * self.points, why, pending=self.pending, details=details)
@@ -213,6 +218,8 @@ class FixedPoints:
     pending: Duration | None = None
 
     def apply(self, given: EffectInput) -> EffectResult:
+        if not given.explain:
+            return EffectResult(self.points, pending=self.pending)
         return EffectResult(self.points, f"{self.points} bonus point(s)", pending=self.pending)
 
 
@@ -232,6 +239,8 @@ class Multiplier:
     def apply(self, given: EffectInput) -> EffectResult:
         extra = self.factor - 1
         points = divide(given.base_points * extra.numerator, extra.denominator, given.rounding)
+        if not given.explain:
+            return EffectResult(points, pending=self.pending)
         text = decimal_text(self.factor)
         why = f"x{text} on {given.base_points} base point(s): +{points}"
         return EffectResult(points, why, base=given.base_points, multiplier=text, pending=self.pending)

@@ -120,19 +120,20 @@ class _Draft:
 
 
 def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Program, *,
-             include_base: bool = True) -> Evaluation:  # fmt: skip
+             include_base: bool = True, explain: bool = True) -> Evaluation:  # fmt: skip
     """Evaluate one event against the rules in force at its time. Deterministic, no I/O, no clock.
 
     `limits` is the member's usage for (at least) the keys `usage_keys` names, and the campaigns'
     spent budgets. `include_base=False` leaves out the programme's base rule (then multipliers have
-    nothing to multiply).
+    nothing to multiply). `explain=False` gives the same points, awards, usage and budgets without the
+    contributions' sentences, details and availability dates (for the simulator, which reads none of them).
     """
     tz = zone(program.timezone)
     at = require_aware(facts.occurred_at, "occurred_at")
     local = at.astimezone(tz)
     base = None
     if include_base and facts.name == "purchase" and facts.purchase is not None:
-        base = base_contribution(program, facts.purchase)
+        base = base_contribution(program, facts.purchase, explain=explain)
     skipped: list[Skip] = []
     plan = rules.plan(facts.name, at)
     candidates = plan.steps if plan.unfiltered else _candidates(facts, plan.steps, local, skipped)
@@ -141,7 +142,7 @@ def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Pro
         return Evaluation(EarnOutcome(base_list), skipped=tuple(skipped))
 
     context = build_context(facts, tz, program.currency, plan.needs, local)  # once per event
-    given = EffectInput(context, facts.purchase, base.points if base else 0, program.rounding)
+    given = EffectInput(context, facts.purchase, base.points if base else 0, program.rounding, explain)
     tracker = Tracker(limits)
     audiences: dict[str, str | None] = {}
     drafts: list[_Draft] = []
@@ -174,7 +175,7 @@ def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Pro
 
     awards: list[Award] = []
     for draft in _resolve_exclusive(drafts, skipped):
-        award = _apply_limits(draft, tracker, at, tz, skipped)
+        award = _apply_limits(draft, tracker, at, tz, skipped, explain)
         if award is not None:
             awards.append(award)
     contributions = base_list + tuple(c for a in awards for c in a.contributions)
@@ -289,7 +290,8 @@ def _resolve_exclusive(drafts: list[_Draft], skipped: list[Skip]) -> list[_Draft
     return winners
 
 
-def _apply_limits(draft: _Draft, tracker: Tracker, at: datetime, tz: Any, skipped: list[Skip]) -> Award | None:
+def _apply_limits(draft: _Draft, tracker: Tracker, at: datetime, tz: Any, skipped: list[Skip],
+                  explain: bool = True) -> Award | None:  # fmt: skip
     version, campaign = draft.version, draft.campaign
     points, why = draft.points, ""
     budget = campaign.budget if campaign else None
@@ -306,7 +308,12 @@ def _apply_limits(draft: _Draft, tracker: Tracker, at: datetime, tz: Any, skippe
     if draft.step.capped:
         tracker.record(draft.limits, budget, points)
     results = _cap(draft.results, points, why) if points < draft.points else draft.results
-    contributions = tuple(_contribution(version, campaign, r, at, tz) for r in results if r.points > 0)
+    if explain:
+        contributions = tuple(_contribution(version, campaign, r, at, tz) for r in results if r.points > 0)
+    else:
+        campaign_id = campaign.id if campaign else None
+        contributions = tuple(Contribution(version.rule, r.points, "", version=version.version, campaign=campaign_id)
+                              for r in results if r.points > 0)  # fmt: skip
     rule, number = version.rule, version.version
     grants: tuple[Grant, ...] = ()
     hooks: tuple[Hook, ...] = ()
