@@ -11,9 +11,10 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, literal_column, or_, select, true
 
+from treue.domain.money import Money
+from treue.domain.purchases import Channel, Purchase, PurchaseLine
 from treue.domain.simulation import MemberFacts, Shard
 from treue.store import tables as t
-from treue.store.rows import purchase_from_row
 
 BATCH = 5_000  # rows fetched per round trip (server-side cursor on PostgreSQL)
 
@@ -103,8 +104,10 @@ class SimulationSource:
         then by id), of the members of `shard` (and, in shard 0, the anonymous purchases)."""
         p, e = t.purchases, t.events
         purchases = (
-            select(p).where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end,
-                                 self._in_shard(p.c.member_id, shard, anonymous=True)))
+            select(p.c.id, p.c.member_id, p.c.partner, p.c.store, p.c.channel, p.c.external_order_id,
+                   p.c.occurred_at, p.c.total_minor, p.c.currency, p.c.lines, p.c.cashier, p.c.refunded_minor)
+            .where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end,
+                        self._in_shard(p.c.member_id, shard, anonymous=True)))
             .order_by(p.c.occurred_at, p.c.id)
         )  # fmt: skip
         events = (
@@ -117,6 +120,14 @@ class SimulationSource:
         # purchases streamed.
         event_rows = [(row.occurred_at, 1, "event", row) for row in self.conn.execute(events)]
         rows = self.conn.execution_options(stream_results=True, yield_per=BATCH).execute(purchases)
-        bought = ((row.occurred_at, 0, "purchase", (purchase_from_row(row), int(row.refunded_minor))) for row in rows)
+        bought = ((row[6], 0, "purchase", (_purchase(row), row[11])) for row in rows)
         for _, _, kind, item in heapq.merge(bought, event_rows, key=lambda entry: entry[:2]):
             yield kind, item
+
+
+def _purchase(row: Any) -> Purchase:
+    """A purchase from a row of `stream`'s query, by position (the simulator reads a million of them)."""
+    lines = tuple(PurchaseLine(x["sku"], x["quantity"], x["unit_price_minor"], x.get("category"), x.get("name"))
+                  for x in row[9])  # fmt: skip
+    return Purchase(row[0], row[1], row[2], row[3], Channel(row[4]), row[5], row[6], Money(row[7], row[8]), lines,
+                    row[10])  # fmt: skip

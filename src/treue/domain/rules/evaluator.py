@@ -39,11 +39,9 @@ from treue.domain.rules.limits import (
     Bound,
     BudgetDelta,
     LimitState,
-    Scope,
     Tracker,
     UsageDelta,
     UsageKey,
-    bounds,
 )
 from treue.domain.rules.outcome import Contribution, EarnOutcome
 from treue.domain.rules.plan import Skip, Step
@@ -168,7 +166,7 @@ def evaluate(facts: EventFacts, rules: RuleSet, limits: LimitState, program: Pro
         limit_bounds: tuple[Bound, ...] = ()
         preview = points
         if step.capped:
-            limit_bounds = _bounds(version, campaign, local, facts.attributes)
+            limit_bounds = plan.bounds(step, local, facts.attributes)
             room = tracker.room(limit_bounds, campaign.budget if campaign else None, with_deltas=False)
             preview = -1 if not room.allowed else points if room.points is None else min(points, room.points)
         drafts.append(_Draft(step, version, campaign, results, points, limit_bounds, preview))
@@ -199,9 +197,10 @@ def usage_keys(rules: RuleSet, event: str, occurred_at: datetime, program: Progr
     at = require_aware(occurred_at, "occurred_at")
     local = at.astimezone(zone(program.timezone))
     keys: set[UsageKey] = set()
-    for step in rules.plan(event, at).steps:
+    plan = rules.plan(event, at)
+    for step in plan.steps:
         if step.not_running is None and step.capped:
-            keys.update(b.key for b in _bounds(step.version, step.campaign, local, attributes))
+            keys.update(b.key for b in plan.bounds(step, local, attributes))
     return tuple(sorted(keys))
 
 
@@ -262,12 +261,6 @@ def _why_not(step: Step, context: EvalContext, audiences: dict[str, str | None])
             return Skip(version.rule, version.version,
                         f"condition could not be evaluated ({error}): counts as not met")  # fmt: skip
     return None
-
-
-def _bounds(version: RuleVersion, campaign: Campaign | None, local: datetime,
-            attributes: Mapping[str, Any] | None = None) -> tuple[Bound, ...]:  # fmt: skip
-    own = bounds(version.limits.caps, Scope.RULE, version.rule, local, attributes)
-    return own + bounds(campaign.caps, Scope.CAMPAIGN, campaign.id, local, attributes) if campaign else own
 
 
 def _resolve_exclusive(drafts: list[_Draft], skipped: list[Skip]) -> list[_Draft]:

@@ -11,14 +11,15 @@ of the (immutable) rule set, so keeping it is memoisation, not state.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from treue.domain.rules.conditions import Needs, compile_expression, flatten, merge_needs
 from treue.domain.rules.context import EvalContext
 from treue.domain.rules.definitions import Campaign, RuleVersion
+from treue.domain.rules.limits import Bound, Scope, bounds
 
 
 class Skip(NamedTuple):
@@ -43,6 +44,7 @@ class Step:
     not_met: Skip | None  # the skip for a condition that does not hold (None: no condition)
     capped: bool  # per-member caps or a campaign budget apply
     slot: int | None = None  # where `Plan.verdicts` holds its condition (None: not there, evaluate it alone)
+    keyed: bool = False  # a cap counts per value of an event attribute
 
     @property
     def rule(self) -> str:
@@ -55,6 +57,21 @@ class Plan:
     needs: Needs  # what the running steps' conditions, line filters and audiences read
     conditions: Any = None  # one CEL program giving the list of the slotted steps' conditions
     unfiltered: bool = False  # no step is a cron, has a prefilter or belongs to a campaign not running
+    _bounds: dict[tuple[int, date], tuple[Bound, ...]] = field(default_factory=dict, repr=False)
+
+    def bounds(self, step: Step, local: datetime, attributes: Mapping[str, Any] | None) -> tuple[Bound, ...]:
+        """The usage keys `step`'s caps count against at an event at `local` (the programme's time). Kept per
+        step and local day, as they change only with the day, unless a cap counts per event attribute."""
+        version, campaign = step.version, step.campaign
+        if step.keyed:
+            return _step_bounds(version, campaign, local, attributes)
+        key = (id(step), local.date())
+        found = self._bounds.get(key)
+        if found is None:
+            if len(self._bounds) >= 4096:  # a long replay: the days before are not asked for again
+                self._bounds.clear()
+            found = self._bounds[key] = _step_bounds(version, campaign, local, attributes)
+        return found
 
     def verdicts(self, context: EvalContext) -> list[object] | None:
         """Every slotted condition in one CEL call: calling into CEL costs more than a comparison in it.
@@ -112,10 +129,18 @@ def make_plan(entries: Sequence[tuple[RuleVersion | None, Campaign | None]], at:
         if condition is not None and not_running is None and (campaign is None or campaign.audience is None):
             slot = len(sources)  # a campaign's audience is checked first, so its rules' conditions run alone
             sources.append(f"(\n{flatten(condition.source)}\n)")  # newlines end any trailing comment
-        steps.append(Step(version, campaign, not_running, prefilter, not_met, capped, slot))
+        caps = version.limits.caps + (campaign.caps if campaign is not None else ())
+        keyed = any(cap.key is not None for cap in caps)
+        steps.append(Step(version, campaign, not_running, prefilter, not_met, capped, slot, keyed))
     steps.sort(key=lambda s: (-s.version.priority, s.version.rule))
     unfiltered = all(s.not_running is None and not s.prefilter and s.version.trigger.cron is None for s in steps)
     return Plan(tuple(steps), merge_needs(needs), _compiled(sources), unfiltered)
+
+
+def _step_bounds(version: RuleVersion, campaign: Campaign | None, local: datetime,
+                 attributes: Mapping[str, Any] | None) -> tuple[Bound, ...]:  # fmt: skip
+    own = bounds(version.limits.caps, Scope.RULE, version.rule, local, attributes)
+    return own + bounds(campaign.caps, Scope.CAMPAIGN, campaign.id, local, attributes) if campaign else own
 
 
 def _compiled(sources: list[str]) -> Any:
