@@ -163,3 +163,22 @@ def test_replays_in_several_processes_give_the_same_report(uow_factory, program_
                         database_url=url, processes=processes)  # fmt: skip
     assert spawned == [processes - 1 if draft is SHARED_BUDGET else 1]
     assert together == alone
+
+
+def test_the_collector_pauses_only_while_replaying():
+    import gc
+
+    from treue.services.simulation import collection_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collection_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a replay that fails")
+    assert gc.isenabled()  # back on, even after a failure
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
