@@ -103,6 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--purchases", type=int, default=TARGET_PURCHASES)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--check", action="store_true",
+                        help="replay again in one process and check that the report is the same")  # fmt: skip
     args = parser.parse_args()
     from treue.services.simulation import simulate
     from treue.store.database import make_engine
@@ -124,6 +126,13 @@ def main() -> None:
                           date(2026, 5, 1), progress=lambda done, total: seen.update(done=done, total=total),
                           database_url=url)  # fmt: skip
         wall, used = time.perf_counter() - started, time.process_time() - cpu
+        if args.check:
+            log("replaying again in one process to check the result")
+            alone = simulate(SqlUnitOfWorkFactory(engine)(read_only=True), program_id, DRAFT, date(2026, 2, 1),
+                             date(2026, 5, 1))  # fmt: skip
+            if alone != report:
+                raise SystemExit("the report of the parallel replay differs from the replay in one process")
+            log("same report")
         engine.dispose()
     finally:
         if not args.keep:
@@ -138,7 +147,7 @@ def main() -> None:
         "cpu_seconds": round(used, 1), "purchases_per_second": round(replayed / wall),
         "seconds_per_million": round(scaled, 1) if scaled else None,
         "target": f"{TARGET_PURCHASES:,} purchases in <= {TARGET_SECONDS:.0f} s",
-        "met": bool(scaled and scaled <= TARGET_SECONDS),
+        "met": bool(scaled and scaled <= TARGET_SECONDS), "checked_against_one_process": args.check,
         "current": {k: report["current"][k] for k in ("points_issued", "points_net", "projected_liability")},
         "draft": {k: report["draft"][k] for k in ("points_issued", "points_net", "projected_liability")},
     }  # fmt: skip
