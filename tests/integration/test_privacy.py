@@ -225,6 +225,26 @@ def test_erasure_leaves_no_personal_value_and_keeps_the_ledger(api: Api):
         ("/events", {"name": "review.created", "member_id": mid}),
         ("/holds", {"member_id": mid, "points": 1}),
         ("/redemptions", {"reward_id": seeded["redemption"]["reward_id"], "member_id": mid}),
+        (
+            "/purchases",
+            {
+                "member_id": mid,
+                "external_order_id": "O-ERASED",
+                "total": "10.00",
+                "currency": "EUR",
+                "occurred_at": api.clock.now.isoformat(),
+            },
+        ),
+        (
+            "/purchases",
+            {
+                "member_id": mid,
+                "external_order_id": "O-ERASED-0",
+                "total": "0.00",
+                "currency": "EUR",
+                "occurred_at": api.clock.now.isoformat(),
+            },
+        ),
     ):
         refused = shop.pos.request("POST", path, json=body)
         assert refused.status_code == 409 and refused.json()["code"] == "member_erased", (path, refused.text)

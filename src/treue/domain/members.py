@@ -10,6 +10,7 @@ from treue.domain.errors import InvalidInput
 
 CARD_PREFIX = "9276"  # all Treue cards start with this; 14 random digits + 1 Luhn check digit follow
 CARD_LENGTH = 19
+STATUS_ERASED = "erased"  # a member whose personal data was erased (GDPR): a pseudonym kept for the ledger
 
 
 class ConsentChannel(enum.StrEnum):

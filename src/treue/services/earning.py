@@ -106,7 +106,7 @@ def run_rules(uow: UnitOfWork, program: Program, rules: RuleSet, facts: EventFac
     if write and (keys or history):
         # Lock the member's account before reading usage or purchase history: earns of one member queue
         # here, so two of them cannot both pass a cap or both be the "first purchase".
-        uow.ledger.add_to_balance(program.id, member_id, 0)
+        uow.ledger.add_to_balance(program.id, member_id, 0, refuse_erased=True)
         earning.member_known = True
     snapshot = MemberSnapshot(str(member_id))
     if needs:
@@ -162,7 +162,7 @@ def _with(evaluation: Evaluation, benefits: list[Benefits], facts: EventFacts, p
 
 
 def _add_to_balance(uow: UnitOfWork, program_id: UUID, member_id: UUID, earning: Earning, delta: int) -> None:
-    before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, delta)
+    before, negative_allowed = uow.ledger.add_to_balance(program_id, member_id, delta, refuse_erased=True)
     if earning.balance_before is None:
         earning.balance_before, earning.negative_allowed = before, negative_allowed
     earning.member_known = True

@@ -13,6 +13,7 @@ from treue.domain import events
 from treue.domain.errors import InvalidInput, MemberErased, MemberExists, NotFound
 from treue.domain.events import Event
 from treue.domain.members import (
+    STATUS_ERASED,
     ConsentChannel,
     new_card_number,
     normalise_card_number,
@@ -193,7 +194,7 @@ def resolve_member(uow: UnitOfWork, program_id: UUID, *, member_id: UUID | None 
     return found
 
 
-ERASED = "erased"  # the status of a member whose personal data was erased (services/privacy.py)
+ERASED = STATUS_ERASED  # the status of a member whose personal data was erased (services/privacy.py)
 
 
 def _not_erased(row: dict[str, Any]) -> None:

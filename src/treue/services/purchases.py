@@ -127,8 +127,9 @@ def record_purchase(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase, now:
         evaluation = earning.evaluation
         points = evaluation.points if member_id else 0
         looked_up = bool(cmd.card_number or cmd.external_ref)  # _member_of found the member by a query
-        if member_id is not None and not earning.member_known and not looked_up:
-            uow.members.get(program_id, member_id)  # nothing earned: check the member exists
+        # (A member known from reading its facts for the rules is not yet known not to be erased.)
+        if member_id is not None and not looked_up and (not earning.member_known or points == 0):
+            resolve_member(uow, program_id, member_id=member_id)  # nothing earned: check the member exists, not erased
         uow.purchases.add(program_id, purchase, points, now)
         lots: list[NewLot] = []
         held = None
@@ -227,7 +228,7 @@ def preview_view(purchase: Purchase, evaluation: Evaluation, points: int, lots: 
 
 def _member_of(uow: UnitOfWork, program_id: UUID, cmd: RecordPurchase) -> tuple[UUID | None, Payment | None]:
     """The purchase's member (None: anonymous) and its payment. A bare member_id is taken as given: the balance
-    update (or the check for a purchase that earns nothing) proves it. A purchase paid with a payment token and
+    update (or the check for a purchase that earns nothing) proves it exists and is not erased. A purchase paid with a payment token and
     no member identifier is the member's who had the token linked at the purchase's time (issue 11)."""
     payment = None
     if cmd.payment is not None:

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, text, update
 
 from treue.domain.coupons import Coupon, CouponStatus
-from treue.domain.errors import DuplicateOrder, NotFound
+from treue.domain.errors import DuplicateOrder, MemberErased, NotFound
 from treue.domain.events import Event
 from treue.domain.ledger import (
     POINTS,
@@ -26,6 +26,7 @@ from treue.domain.ledger import (
     system_account_id,
 )
 from treue.domain.lots import Allocation, Draw
+from treue.domain.members import STATUS_ERASED
 from treue.domain.points import PointsAccount
 from treue.domain.programs import Program
 from treue.domain.purchases import Purchase
@@ -189,16 +190,26 @@ class Ledger:
             balance=0, negative_allowed=negative_allowed, created_at=now))  # fmt: skip
         return account_id
 
-    def add_to_balance(self, program_id: UUID, member_id: UUID, delta: int) -> tuple[int, bool]:
+    def add_to_balance(self, program_id: UUID, member_id: UUID, delta: int, *,
+                       refuse_erased: bool = False) -> tuple[int, bool]:  # fmt: skip
         """Add to a member's cached balance and return (balance before, negative allowed). This also
-        takes the account's row lock for the rest of the transaction."""
-        row = self.conn.execute(
+        takes the account's row lock for the rest of the transaction. `refuse_erased`: raise MemberErased for
+        an erased member - checked in the same statement, so an earn by member id costs no extra round trip."""
+        m = t.members
+        update_balance = (
             update(t.accounts)
             .where(t.accounts.c.program_id == program_id, t.accounts.c.id == member_account_id(member_id))
             .values(balance=t.accounts.c.balance + delta)
             .returning(t.accounts.c.balance, t.accounts.c.negative_allowed)
-        ).first()
+        )
+        if refuse_erased:
+            update_balance = update_balance.where(~exists().where(
+                m.c.program_id == program_id, m.c.id == member_id, m.c.status == STATUS_ERASED))  # fmt: skip
+        row = self.conn.execute(update_balance).first()
         if row is None:
+            status = self.conn.execute(select(m.c.status).where(m.c.program_id == program_id, m.c.id == member_id))
+            if refuse_erased and status.scalar() == STATUS_ERASED:
+                raise MemberErased(f"member {member_id} was erased (GDPR); nothing new can be recorded for it")
             raise NotFound(f"member {member_id} not found", resource="member")
         return row.balance - delta, row.negative_allowed
 
