@@ -294,3 +294,23 @@ def test_kpis_count_anonymous_card_purchases_apart_from_members(uow_factory, pro
     assert report["card_payments"] == {"purchases": 2, "matched": 1, "unmatched": 1,
                                        "revenue_matched": {"amount": "30.00", "currency": "EUR"},
                                        "revenue_unmatched": {"amount": "10.00", "currency": "EUR"}}  # fmt: skip
+
+
+def test_the_simulator_sees_how_purchases_were_paid(uow_factory, program_id, now):
+    from treue.services.simulation import simulate
+
+    rule(uow_factory, program_id, now, "card-bonus", fixed(50), condition="purchase.payment.card_linked")
+    member = enrol(uow_factory, program_id, now)
+    link(uow_factory, program_id, member, "tok_sim_visa", now)
+    later = now + timedelta(minutes=1)
+    recorded = [buy(uow_factory, program_id, None, "10.00", later, payment=paid("tok_sim_visa")),
+                buy(uow_factory, program_id, member, "10.00", later),
+                buy(uow_factory, program_id, None, "10.00", later, payment=paid("tok_sim_nobody"))]  # fmt: skip
+    assert [r["points_earned"] for r in recorded] == [60, 10, 0]
+    day = later.astimezone(UTC).date()
+    draft = {"format": "treue.rules/1", "rules": [
+        {"id": "card-double", "trigger": "purchase", "condition": "purchase.payment.card_linked",
+         "effects": [{"type": "multiplier", "factor": "2"}]}]}  # fmt: skip
+    report = simulate(uow_factory(read_only=True), program_id, draft, day - timedelta(days=1), day + timedelta(days=1))
+    assert report["current"]["points_issued"] == 70  # today's rules reproduce what was recorded
+    assert report["draft"]["points_issued"] == 10 + 10 + 10  # base for both, x2 only for the card-linked one

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, literal_column, or_, select, true
 
+from treue.domain.cards import Payment
 from treue.domain.money import Money
 from treue.domain.purchases import Channel, Purchase, PurchaseLine
 from treue.domain.simulation import MemberFacts, Shard
@@ -102,10 +103,13 @@ class SimulationSource:
                shard: Shard | None = None) -> Iterator[tuple[str, Any]]:  # fmt: skip
         """("purchase", (Purchase, refunded_minor)) and ("event", row) in time order (purchases first on a tie,
         then by id), of the members of `shard` (and, in shard 0, the anonymous purchases)."""
-        p, e = t.purchases, t.events
+        p, e, pp = t.purchases, t.events, t.purchase_payments
+        paid = p.outerjoin(pp, and_(pp.c.program_id == p.c.program_id, pp.c.purchase_id == p.c.id))
         purchases = (
             select(p.c.id, p.c.member_id, p.c.partner, p.c.store, p.c.channel, p.c.external_order_id,
-                   p.c.occurred_at, p.c.total_minor, p.c.currency, p.c.lines, p.c.cashier, p.c.refunded_minor)
+                   p.c.occurred_at, p.c.total_minor, p.c.currency, p.c.lines, p.c.cashier, p.c.refunded_minor,
+                   pp.c.token, pp.c.brand, pp.c.card_id, pp.c.matched_member_id)
+            .select_from(paid)  # how it was paid, for rules reading purchase.payment (issue 11)
             .where(and_(p.c.program_id == program_id, p.c.occurred_at >= start, p.c.occurred_at < end,
                         self._in_shard(p.c.member_id, shard, anonymous=True)))
             .order_by(p.c.occurred_at, p.c.id)
@@ -129,5 +133,6 @@ def _purchase(row: Any) -> Purchase:
     """A purchase from a row of `stream`'s query, by position (the simulator reads a million of them)."""
     lines = tuple(PurchaseLine(x["sku"], x["quantity"], x["unit_price_minor"], x.get("category"), x.get("name"))
                   for x in row[9])  # fmt: skip
+    payment = None if row[12] is None else Payment(row[12], row[13], None, row[14], row[15])
     return Purchase(row[0], row[1], row[2], row[3], Channel(row[4]), row[5], row[6], Money(row[7], row[8]), lines,
-                    row[10])  # fmt: skip
+                    row[10], payment)  # fmt: skip
