@@ -107,6 +107,8 @@ def test_a_replay_split_by_member_and_combined_equals_one_replay(rules, stream, 
     assert combined.report(top=100) == whole.report(top=100)
     assert combined.member_points() == whole.member_points()
     assert combined.budgets == whole.budgets
+    passed_on = Replay.combined(prog, rules, [whole.part()])  # one replay in order, handed over as a part
+    assert (passed_on.report(top=100), passed_on.budgets) == (whole.report(top=100), whole.budgets)
     assert all(combined.budgets.get(c.id, 0) <= (c.budget_points or 0) for c in rules.campaigns)
 
 

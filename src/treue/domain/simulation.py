@@ -88,7 +88,9 @@ class ReplayPart:
     points_taken_back: int
     by_rule: dict[str, int]
     member_points: dict[UUID, int]
+    budgets: dict[str, int]  # spent per campaign (with budgets deferred: as if each had the whole budget)
     budget_log: list[BudgetEntry]
+    deferred: bool  # budgets were deferred: `budget_log` settles them
 
 
 def shardable(rules: RuleSet) -> bool:
@@ -179,14 +181,17 @@ class Replay:
     def part(self) -> ReplayPart:
         """What this replay found, to combine with the replays of the other members."""
         return ReplayPart(self.purchases, self.events, self.revenue_minor, self.points_issued,
-                          self.points_taken_back, dict(self.by_rule), self.member_points(), list(self.budget_log))  # fmt: skip
+                          self.points_taken_back, dict(self.by_rule), self.member_points(), dict(self.budgets),
+                          list(self.budget_log), self.defer_budgets)  # fmt: skip
 
     @classmethod
     def combined(cls, program: Program, rules: RuleSet, parts: Iterable[ReplayPart]) -> Replay:
         """One replay of `rules` from the parts that each replayed some of the members with budgets deferred,
         with every budget cut where a single replay in the period's order would have found it spent."""
         whole = cls(program, rules)
+        deferred = False
         for part in parts:
+            deferred = deferred or part.deferred
             whole.purchases += part.purchases
             whole.events += part.events
             whole.revenue_minor += part.revenue_minor
@@ -196,8 +201,11 @@ class Replay:
                 whole.by_rule[rule] = whole.by_rule.get(rule, 0) + points
             for member_id, points in part.member_points.items():
                 whole.members[member_id] = _Member(_UNKNOWN, 0, 0, member_id, "", points=points)
+            for campaign, points in part.budgets.items():
+                whole.budgets[campaign] = whole.budgets.get(campaign, 0) + points
             whole.budget_log.extend(part.budget_log)
-        whole._settle_budgets()
+        if deferred:
+            whole._settle_budgets()
         return whole
 
     def _settle_budgets(self) -> None:
