@@ -119,7 +119,7 @@ def simulate(uow: UnitOfWork, program_id: UUID, draft: Mapping[str, Any], first_
                                                             total, database_url, count, progress)  # fmt: skip
         elif parallel:
             assert database_url is not None
-            now_side, draft_side, today = _replay_side_by_side(uow, program, proposed, start, end, total,
+            now_side, draft_side, today = _replay_side_by_side(uow, program, current, proposed, start, end, total,
                                                                database_url, progress)  # fmt: skip
         else:
             now_side, draft_side = Replay(program, current), Replay(program, proposed)
@@ -178,24 +178,17 @@ def _replay_in_shards(uow: UnitOfWork, program: Program, current: RuleSet, propo
 def replay_shard(database_url: str, program_id: UUID, draft: Mapping[str, Any], start: datetime, end: datetime,
                  shard: Shard) -> tuple[list[ReplayPart], Tiers]:  # fmt: skip
     """Both sides for the members of one shard, in a process of its own (see `simulate`)."""
-    from treue.store.database import make_engine  # the child process opens its own connection
-    from treue.store.unit_of_work import SqlUnitOfWorkFactory
-
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        uow = SqlUnitOfWorkFactory(engine)(read_only=True)
-        with uow:
-            program = uow.programs.get(program_id)
-            sides = [Replay(program, uow.rules.ruleset(program), defer_budgets=True),
-                     Replay(program, draft_rule_set(program, draft), defer_budgets=True)]  # fmt: skip
-            members = replay_period(uow, program_id, start, end, sides, 0, shard=shard)
-        return [side.part() for side in sides], {m: facts.tier for m, facts in members.items()}
-    finally:
-        engine.dispose()
+    with _own_connection(database_url) as uow:
+        program = uow.programs.get(program_id)
+        sides = [Replay(program, uow.rules.ruleset(program), defer_budgets=True),
+                 Replay(program, draft_rule_set(program, draft), defer_budgets=True)]  # fmt: skip
+        members = replay_period(uow, program_id, start, end, sides, 0, shard=shard)
+    return [side.part() for side in sides], {m: facts.tier for m, facts in members.items()}
 
 
-def _replay_side_by_side(uow: UnitOfWork, program: Program, proposed: RuleSet, start: datetime, end: datetime,
-                         total: int, database_url: str, progress: Callable[[int, int], None] | None) -> Sides:  # fmt: skip
+def _replay_side_by_side(uow: UnitOfWork, program: Program, current: RuleSet, proposed: RuleSet, start: datetime,
+                         end: datetime, total: int, database_url: str,
+                         progress: Callable[[int, int], None] | None) -> Sides:  # fmt: skip
     """Today's side in a second process while this one replays the draft: the two share nothing but the input."""
     pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
     try:
@@ -205,7 +198,7 @@ def _replay_side_by_side(uow: UnitOfWork, program: Program, proposed: RuleSet, s
         now_part = other.result()
     finally:
         pool.shutdown(cancel_futures=True)
-    now_side = Replay.combined(program, uow.rules.ruleset(program), [now_part])
+    now_side = Replay.combined(program, current, [now_part])
     return now_side, draft_side, {m: facts.tier for m, facts in members.items()}
 
 
@@ -254,17 +247,24 @@ def collection_paused() -> Iterator[None]:
 
 def replay_current_side(database_url: str, program_id: UUID, start: datetime, end: datetime) -> ReplayPart:
     """Today's side of a simulation, in a process of its own (see `simulate`)."""
-    from treue.store.database import make_engine  # the child process opens its own connection
+    with _own_connection(database_url) as uow:
+        program = uow.programs.get(program_id)
+        replay = Replay(program, uow.rules.ruleset(program))
+        replay_period(uow, program_id, start, end, [replay], 0)
+    return replay.part()
+
+
+@contextmanager
+def _own_connection(database_url: str) -> Iterator[UnitOfWork]:
+    """A read-only unit of work on a connection of this process's own (a child process shares none)."""
+    from treue.store.database import make_engine
     from treue.store.unit_of_work import SqlUnitOfWorkFactory
 
     engine = make_engine(database_url, pool_size=1)
     try:
         uow = SqlUnitOfWorkFactory(engine)(read_only=True)
         with uow:
-            program = uow.programs.get(program_id)
-            replay = Replay(program, uow.rules.ruleset(program))
-            replay_period(uow, program_id, start, end, [replay], 0)
-        return replay.part()
+            yield uow
     finally:
         engine.dispose()
 
