@@ -28,8 +28,8 @@ MAX_BODY = 5 * 1024 * 1024  # a Shopify order with hundreds of lines is well bel
 def connect(body: ShopCreate, ctx: Context = Depends(ADMIN)) -> JSONResponse:
     """Connect a shop. The answer carries the secret once and the `inbound_url` to register at the platform."""
     command = cases.ConnectShop(**body.model_dump())
-    return idempotency.run(ctx, canonical(body), lambda uow: cases.connect_shop(uow, ctx.program_id, command,
-                                                                                 ctx.now()))  # fmt: skip
+    return idempotency.run(ctx, canonical(body), lambda uow: cases.connect_shop(uow, ctx.program_id, command, ctx.now(),
+                                                                                 actor=ctx.principal.actor))  # fmt: skip
 
 
 @router.get("/shops", response_model=list[ShopOut], tags=["shops"])
@@ -45,7 +45,7 @@ def connection(shop_code: str, ctx: Context = Depends(READ)) -> dict[str, Any]:
 @router.patch("/shops/{shop_code}", response_model=ShopOut, tags=["shops"])
 def change(shop_code: str, body: ShopUpdate, ctx: Context = Depends(ADMIN)) -> dict[str, Any]:
     """Change options, pause (`active: false`) or set a new secret (not shown back)."""
-    return cases.update_shop(ctx.uow(), ctx.program_id, shop_code, given(body), ctx.now())
+    return cases.update_shop(ctx.uow(), ctx.program_id, shop_code, given(body), ctx.now(), actor=ctx.principal.actor)
 
 
 @router.get("/shops/{shop_code}/deliveries", tags=["shops"])
