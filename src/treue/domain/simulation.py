@@ -130,12 +130,8 @@ class Replay:
         member = self._member(purchase.member_id, facts)
         if member is None:
             return 0  # an anonymous purchase earns nothing (its revenue counts), and draws on no budget
-        known = member.facts
-        snapshot = MemberSnapshot(member.key, known.tier, known.attributes, (), known.enrolled_at,
-                                  known.birthday, member.purchase_count, member.spend_minor)  # fmt: skip
-        limits = LimitState(member.usage, _NOTHING_SPENT if self.defer_budgets else self.budgets)
-        evaluation = evaluate(EventFacts.of_purchase(purchase, snapshot), self.rules, limits, self.program,
-                              explain=False)  # fmt: skip
+        evaluation = evaluate(EventFacts.of_purchase(purchase, self._snapshot(member)), self.rules,
+                              self._limits(member), self.program, explain=False)  # fmt: skip
         points = evaluation.points
         self._apply(member, evaluation)
         member.purchase_count += 1
@@ -155,12 +151,8 @@ class Replay:
         self.events += 1
         member = self._member(member_id, facts)
         assert member is not None
-        known = member.facts
-        snapshot = MemberSnapshot(member.key, known.tier, known.attributes, (), known.enrolled_at, known.birthday,
-                                  member.purchase_count, member.spend_minor)  # fmt: skip
-        spent = _NOTHING_SPENT if self.defer_budgets else self.budgets
-        evaluation = evaluate(EventFacts(name, occurred_at, snapshot, None, attributes), self.rules,
-                              LimitState(member.usage, spent), self.program, explain=False)  # fmt: skip
+        evaluation = evaluate(EventFacts(name, occurred_at, self._snapshot(member), None, attributes), self.rules,
+                              self._limits(member), self.program, explain=False)  # fmt: skip
         self._apply(member, evaluation)
         self.points_issued += evaluation.points
         member.points += evaluation.points
@@ -169,6 +161,16 @@ class Replay:
                 raise ValueError("a replay that defers budgets needs each event's id")
             self._log((occurred_at, 1, event_id.int), member.id, evaluation, 0, 0)
         return evaluation.points
+
+    @staticmethod
+    def _snapshot(member: _Member) -> MemberSnapshot:
+        known = member.facts
+        return MemberSnapshot(member.key, known.tier, known.attributes, (), known.enrolled_at, known.birthday,
+                              member.purchase_count, member.spend_minor)  # fmt: skip
+
+    def _limits(self, member: _Member) -> LimitState:
+        """The member's usage, and the budgets spent so far (none while budgets are deferred)."""
+        return LimitState(member.usage, _NOTHING_SPENT if self.defer_budgets else self.budgets)
 
     def _log(self, order: tuple[datetime, int, int], member_id: UUID, evaluation: Evaluation, total_minor: int,
              refunded_minor: int) -> None:  # fmt: skip

@@ -207,8 +207,8 @@ class Ledger:
                 m.c.program_id == program_id, m.c.id == member_id, m.c.status == STATUS_ERASED))  # fmt: skip
         row = self.conn.execute(update_balance).first()
         if row is None:
-            status = self.conn.execute(select(m.c.status).where(m.c.program_id == program_id, m.c.id == member_id))
-            if refuse_erased and status.scalar() == STATUS_ERASED:
+            if refuse_erased and self.conn.execute(select(m.c.status).where(
+                    m.c.program_id == program_id, m.c.id == member_id)).scalar() == STATUS_ERASED:  # fmt: skip
                 raise MemberErased(f"member {member_id} was erased (GDPR); nothing new can be recorded for it")
             raise NotFound(f"member {member_id} not found", resource="member")
         return row.balance - delta, row.negative_allowed

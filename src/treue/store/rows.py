@@ -54,12 +54,14 @@ def lines_to_json(lines: tuple[PurchaseLine, ...]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def lines_from_json(data: list[dict[str, Any]]) -> tuple[PurchaseLine, ...]:
+    return tuple(PurchaseLine(x["sku"], x["quantity"], x["unit_price_minor"], x.get("category"), x.get("name"))
+                 for x in data)  # fmt: skip
+
+
 def purchase_from_row(row: Any) -> Purchase:
     m = row._mapping
-    lines = tuple(
-        PurchaseLine(x["sku"], x["quantity"], x["unit_price_minor"], x.get("category"), x.get("name"))
-        for x in m["lines"]
-    )
+    lines = lines_from_json(m["lines"])
     return Purchase(
         id=m["id"], member_id=m["member_id"], partner=m["partner"], store=m["store"], channel=Channel(m["channel"]),
         external_order_id=m["external_order_id"], occurred_at=m["occurred_at"],

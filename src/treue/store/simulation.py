@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, lit
 
 from treue.domain.cards import Payment
 from treue.domain.money import Money
-from treue.domain.purchases import Channel, Purchase, PurchaseLine
+from treue.domain.purchases import Channel, Purchase
 from treue.domain.simulation import MemberFacts, Shard
 from treue.store import tables as t
+from treue.store.rows import lines_from_json
 
 BATCH = 5_000  # rows fetched per round trip (server-side cursor on PostgreSQL)
 
@@ -131,8 +132,6 @@ class SimulationSource:
 
 def _purchase(row: Any) -> Purchase:
     """A purchase from a row of `stream`'s query, by position (the simulator reads a million of them)."""
-    lines = tuple(PurchaseLine(x["sku"], x["quantity"], x["unit_price_minor"], x.get("category"), x.get("name"))
-                  for x in row[9])  # fmt: skip
     payment = None if row[12] is None else Payment(row[12], row[13], None, row[14], row[15])
-    return Purchase(row[0], row[1], row[2], row[3], Channel(row[4]), row[5], row[6], Money(row[7], row[8]), lines,
-                    row[10], payment)  # fmt: skip
+    return Purchase(row[0], row[1], row[2], row[3], Channel(row[4]), row[5], row[6], Money(row[7], row[8]),
+                    lines_from_json(row[9]), row[10], payment)  # fmt: skip

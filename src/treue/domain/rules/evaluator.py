@@ -301,12 +301,7 @@ def _apply_limits(draft: _Draft, tracker: Tracker, at: datetime, tz: Any, skippe
     if draft.step.capped:
         tracker.record(draft.limits, budget, points)
     results = _cap(draft.results, points, why) if points < draft.points else draft.results
-    if explain:
-        contributions = tuple(_contribution(version, campaign, r, at, tz) for r in results if r.points > 0)
-    else:
-        campaign_id = campaign.id if campaign else None
-        contributions = tuple(Contribution(version.rule, r.points, "", version=version.version, campaign=campaign_id)
-                              for r in results if r.points > 0)  # fmt: skip
+    contributions = tuple(_contribution(version, campaign, r, at, tz, explain) for r in results if r.points > 0)
     rule, number = version.rule, version.version
     grants: tuple[Grant, ...] = ()
     hooks: tuple[Hook, ...] = ()
@@ -331,7 +326,10 @@ def _cap(results: Iterable[EffectResult], points: int, why: str) -> list[EffectR
 
 
 def _contribution(version: RuleVersion, campaign: Campaign | None, result: EffectResult, at: datetime,
-                  tz: Any) -> Contribution:  # fmt: skip
+                  tz: Any, explain: bool = True) -> Contribution:  # fmt: skip
+    if not explain:  # points with their rule, version and campaign only
+        return Contribution(version.rule, result.points, "", version=version.version,
+                            campaign=campaign.id if campaign else None)  # fmt: skip
     pending = result.pending
     return Contribution(
         rule=version.rule, points=result.points, reason=result.why,
