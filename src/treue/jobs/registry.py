@@ -97,6 +97,16 @@ def _fraud_scan(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) 
     return scan(uow, now, program_id)
 
 
+# KPI roll-ups (issue 6, P7)
+def _kpi_rollup(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
+    """Daily sums of member postings and revenue up to a quarter of an hour ago, which KPIs read instead of the
+    whole history (what they lack is read raw: run it as often as you like, e.g. hourly)."""
+    from treue.services.kpi_rollups import roll_up_all
+
+    return roll_up_all(uow, now, program_id)
+
+
 JOBS: dict[str, Job] = {"expire": _expire, "rules": _rules, "outbox": _outbox, "tiers": _tiers, "club": _club,
                         "clv": _clv, "referrals": _referrals, "notifications": _notifications, "segments": _segments,
-                        "fraud_scan": _fraud_scan, "retention": _retention}  # fmt: skip
+                        "fraud_scan": _fraud_scan, "retention": _retention,
+                        "kpi_rollup": _kpi_rollup}  # fmt: skip

@@ -13,8 +13,10 @@ from treue.services.ports import UnitOfWorkFactory
 
 log = logging.getLogger("treue.jobs")
 # Every job is idempotent per period, so running each every interval is safe. `clv` refits a model over the
-# whole history: run it nightly with `treue jobs run clv` (cron), not every minute.
-DEFAULT_JOBS = ("expire", "rules", "tiers", "club", "referrals", "notifications", "outbox", "fraud_scan")
+# whole history: run it nightly with `treue jobs run clv` (cron), not every minute. `kpi_rollup` reads the whole
+# history once, then only what was recorded since its last run.
+DEFAULT_JOBS = ("expire", "rules", "tiers", "club", "referrals", "notifications", "outbox", "fraud_scan",
+                "kpi_rollup")  # fmt: skip
 
 
 class Scheduler:

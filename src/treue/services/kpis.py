@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, cast
 from uuid import UUID
@@ -23,6 +23,7 @@ from treue.domain.ledger import AccountKind, TransferKind
 from treue.domain.money import Money, divide
 from treue.domain.programs import Program
 from treue.domain.rules.stored import StoredCampaign, campaign_of
+from treue.services.kpi_rollups import rolled
 from treue.services.ports import UnitOfWork
 from treue.store.kpis import MEMBER_SPLITS, SPLITS, Flow, Kpis, PurchaseStats
 
@@ -192,7 +193,8 @@ def kpis(uow: UnitOfWork, program_id: UUID, start: date, end: date, now: datetim
         totals = next(iter(store.purchase_stats(program_id, currency, since, until, None, now, months)),
                       PurchaseStats("all"))  # fmt: skip
         members_total, members_new = store.member_counts(program_id, since, until, None, now, months).get("all", (0, 0))
-        before, (period,) = movements(store.flows(program_id, [since, until]), 1)
+        rollup, days = rolled(uow, program), [start, end + timedelta(days=1)]
+        before, (period,) = movements(store.flows(program_id, [since, until], rolled=rollup, days=days), 1)
         history = Movements()
         history += before
         history += period
@@ -200,7 +202,10 @@ def kpis(uow: UnitOfWork, program_id: UUID, start: date, end: date, now: datetim
         expired_all, leaving_all = expected_breakage(history)
         members_redeemed = store.members_redeemed(program_id, since, until)
         wallet_before, (wallet_period,) = movements(
-            store.flows(program_id, [since, until], account_kind=AccountKind.WALLET, unit=currency), 1
+            store.flows(
+                program_id, [since, until], account_kind=AccountKind.WALLET, unit=currency, rolled=rollup, days=days
+            ),
+            1,
         )
         answers, promoters, detractors = store.nps_counts(program_id, since, until)
 
@@ -210,7 +215,8 @@ def kpis(uow: UnitOfWork, program_id: UUID, start: date, end: date, now: datetim
             "rates": "decimal strings rounded to 4 places (half-even); null when the denominator is 0",
             "members_total": members_total, "members_new": members_new,
             **_purchase_kpis(program, totals),
-            "historical_clv": _mean(program, store.revenue_to_date(program_id, currency, until), members_total),
+            "historical_clv": _mean(program, store.revenue_to_date(program_id, currency, until, rolled=rollup,
+                                                                   end_day=days[-1]), members_total),
             "points_issued": period.issued_net, "points_redeemed": period.redeemed_net,
             "points_expired": period.expired,
             "points_moved": {"earned": period.issued, "taken_back_by_refunds": period.reversed_earned,
@@ -270,9 +276,10 @@ def _groups(store: Kpis, program: Program, by: str, since: datetime, until: date
 
 
 def _campaigns(store: Kpis, program: Program, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    points = store.campaign_points(program.id, since, until)
+    campaigns = store.campaigns(program.id)
+    points = store.campaign_points(program.id, since, until) if campaigns else {}
     found = []
-    for row in store.campaigns(program.id):
+    for row in campaigns:
         campaign = campaign_of(StoredCampaign(row["id"], row["definition"]), [], timezone=program.timezone,
                                currency=program.currency)  # fmt: skip
         lo, hi = max(since, campaign.starts_at), min(until, campaign.ends_at)
@@ -337,7 +344,9 @@ def liability_report(uow: UnitOfWork, program_id: UUID, first: date, last: date,
         program = uow.programs.get(program_id)
         tz = zone(program.timezone)
         bounds = month_starts(first, last, tz)
-        before, per_month = movements(_store(uow).flows(program_id, bounds), len(bounds) - 1)
+        days = [add_months(first.replace(day=1), k) for k in range(len(bounds))]
+        flows = _store(uow).flows(program_id, bounds, rolled=rolled(uow, program), days=days)
+        before, per_month = movements(flows, len(bounds) - 1)
     history, rows = Movements(), []
     history += before
     for index, moved in enumerate(per_month):

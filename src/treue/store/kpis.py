@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Connection, and_, case, cast, distinct, func, literal, null, or_, select, type_coerce
+from sqlalchemy import JSON, Connection, Text, and_, case, cast, distinct, func, literal, null, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from treue.domain.ledger import POINTS, AccountKind, TransferKind
 from treue.store import tables as t
+from treue.store.kpi_rollups import KpiRollups, Rolled, corrected_kind, postings_with_transfers
 
 # How purchases and members can be split: the name of the split and what it needs joined.
 SPLITS = ("tier", "segment", "channel", "partner", "cohort")
@@ -185,13 +186,34 @@ class Kpis:
         )  # fmt: skip
         return {row[0]: (_int(row[1]), _int(row[2])) for row in self.conn.execute(query)}
 
-    def revenue_to_date(self, program_id: UUID, currency: str, end: datetime) -> int:
-        """Members' purchases before `end`, net of refunds (for the historical CLV)."""
-        p = t.purchases
+    def revenue_to_date(self, program_id: UUID, currency: str, end: datetime, *, rolled: Rolled | None = None,
+                        end_day: date | None = None) -> int:  # fmt: skip
+        """Members' purchases before `end`, net of refunds (for the historical CLV). With a roll-up (and `end`'s
+        local day), the rolled-up days from it; then the purchases and refunds outside it raw."""
+        p, r = t.purchases, t.refunds
         query = select(func.sum(p.c.total_minor - p.c.refunded_minor)).where(
             p.c.program_id == program_id, p.c.currency == currency, p.c.member_id.is_not(None), p.c.occurred_at < end
         )
-        return _int(self.conn.execute(query).scalar())
+        if rolled is None or end_day is None:
+            return _int(self.conn.execute(query).scalar())
+        # Rolled up: purchases' totals and refunds each by their own recording time (refunds change a purchase).
+        bought = select(func.sum(p.c.total_minor)).where(
+            p.c.program_id == program_id, p.c.currency == currency, p.c.member_id.is_not(None), p.c.occurred_at < end,
+            rolled.outside(p.c.occurred_at, p.c.created_at),
+        )  # fmt: skip
+        refunds = (
+            select(func.sum(r.c.amount_minor))
+            .select_from(r.join(p, and_(p.c.program_id == r.c.program_id, p.c.id == r.c.purchase_id)))
+            .where(r.c.program_id == program_id, p.c.currency == currency, p.c.member_id.is_not(None),
+                   p.c.occurred_at < end)
+        )  # fmt: skip
+        # Refunds outside the roll-up in two disjoint parts, each read by its own index (an OR across the two
+        # tables would read every refund): recorded after the watermark; before it, of purchases after the end.
+        late = refunds.where(r.c.created_at >= rolled.watermark)
+        of_later = refunds.where(r.c.created_at < rolled.watermark, p.c.occurred_at >= rolled.through_at)
+        days = KpiRollups(self.conn).revenue_days(program_id, currency, rolled, end_day)
+        return (days + _int(self.conn.execute(bought).scalar()) - _int(self.conn.execute(late).scalar())
+                - _int(self.conn.execute(of_later).scalar()))  # fmt: skip
 
     def first_enrolment(self, program_id: UUID) -> datetime | None:
         m = t.members
@@ -202,27 +224,28 @@ class Kpis:
 
     # -- ledger ---------------------------------------------------------------------------------------------------
     def flows(self, program_id: UUID, boundaries: Sequence[datetime], *, account_kind: str = AccountKind.MEMBER,
-              unit: str = POINTS) -> list[Flow]:  # fmt: skip
+              unit: str = POINTS, rolled: Rolled | None = None, days: Sequence[date] = ()) -> list[Flow]:  # fmt: skip
         """Member-account postings (points by default; `wallet` accounts in a currency for cashback) before the
-        last boundary, summed per bucket and transfer kind; reversals also per the kind they correct."""
-        tr, po, ac = t.transfers, t.postings, t.accounts
-        corrected = tr.alias("corrected")
-        # Only corrections look up the transfer they correct (by primary key): a join would hash every transfer.
-        corrected_kind = case((tr.c.corrects_id.is_not(None), select(corrected.c.kind).where(
-            corrected.c.program_id == tr.c.program_id, corrected.c.id == tr.c.corrects_id).scalar_subquery()),
-            else_=null()).label("corrected_kind")  # fmt: skip
+        last boundary, summed per bucket and transfer kind; reversals also per the kind they correct.
+        With a roll-up, `days` are the boundaries' local days: the rolled-up days are read from it, the rest
+        raw."""
+        po, ac, tr = t.postings, t.accounts, t.transfers
+        corrected = corrected_kind().label("corrected_kind")
         bucket = bucket_of(tr.c.occurred_at, boundaries).label("bucket")
         query = (
-            select(bucket, tr.c.kind, corrected_kind, func.sum(po.c.amount))
-            .select_from(
-                po.join(ac, and_(ac.c.program_id == po.c.program_id, ac.c.id == po.c.account_id))
-                .join(tr, and_(tr.c.program_id == po.c.program_id, tr.c.id == po.c.transfer_id))
-            )
+            select(bucket, tr.c.kind, corrected, func.sum(po.c.amount))
+            .select_from(postings_with_transfers())
             .where(po.c.program_id == program_id, ac.c.kind == str(account_kind), po.c.unit == unit,
                    tr.c.occurred_at < boundaries[-1])
-            .group_by(bucket, tr.c.kind, corrected_kind)
+            .group_by(bucket, tr.c.kind, corrected)
         )  # fmt: skip
-        return [Flow(int(row[0]), row[1], row[2], _int(row[3])) for row in self.conn.execute(query)]
+        found = []
+        if rolled is not None:
+            query = query.where(rolled.outside(tr.c.occurred_at, tr.c.created_at))
+            rolled_days = KpiRollups(self.conn).flow_days(program_id, str(account_kind), unit, rolled, list(days),
+                                                          bucket_of)  # fmt: skip
+            found = [Flow(*row) for row in rolled_days]
+        return found + [Flow(int(row[0]), row[1], row[2], _int(row[3])) for row in self.conn.execute(query)]
 
     def members_redeemed(self, program_id: UUID, start: datetime, end: datetime) -> int:
         """Members who spent points (a reward or points paid at checkout) in [start, end)."""
@@ -297,7 +320,7 @@ class Kpis:
             select(campaign, func.sum(line["points"].as_integer()), func.count(distinct(tr.c.member_id)))
             .select_from(tr.join(lines, literal(True)))
             .where(tr.c.program_id == program_id, tr.c.kind == str(TransferKind.EARN), tr.c.occurred_at >= start,
-                   tr.c.occurred_at < end, line["campaign"].as_string().is_not(None))
+                   tr.c.occurred_at < end, _names_a_campaign(), line["campaign"].as_string().is_not(None))
             .group_by(campaign)
         )  # fmt: skip
         return {row[0]: (_int(row[1]), _int(row[2])) for row in self.conn.execute(query)}
@@ -312,7 +335,7 @@ class Kpis:
             select(tr.c.member_id)
             .select_from(tr.join(lines, literal(True)))
             .where(tr.c.program_id == program_id, tr.c.kind == str(TransferKind.EARN),
-                   tr.c.occurred_at >= earned_from, tr.c.occurred_at < earned_to,
+                   tr.c.occurred_at >= earned_from, tr.c.occurred_at < earned_to, _names_a_campaign(),
                    line["campaign"].as_string() == campaign_id)
         )  # fmt: skip
         query = select(func.sum(p.c.total_minor - p.c.refunded_minor)).where(
@@ -339,6 +362,12 @@ class Kpis:
         )  # fmt: skip
         return ({int(r[0]): _int(r[1]) for r in self.conn.execute(sizes)},
                 {(int(r[0]), int(r[1])): _int(r[2]) for r in self.conn.execute(active)})  # fmt: skip
+
+
+def _names_a_campaign() -> ColumnElement[bool]:
+    """A cheap test on the explanation's text before its lines are parsed: most earns owe nothing to a campaign,
+    and an explanation without the word has no line naming one."""
+    return cast(t.transfers.c.explanation, Text).like('%"campaign"%')
 
 
 def _instant(value: Any) -> datetime | None:

@@ -136,6 +136,7 @@ members = Table(
     Index("uq_members_external_ref", "program_id", "external_ref", unique=True),
     Index("ix_members_email", "program_id", "email"),
     Index("ix_members_phone", "program_id", "phone"),
+    Index("ix_members_enrolled", "program_id", "enrolled_at"),  # KPIs: members enrolled by a date
 )
 
 consents = Table(
@@ -174,6 +175,10 @@ purchases = Table(
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
     Index("uq_purchases_order", "program_id", "partner", "external_order_id", unique=True),
     Index("ix_purchases_member", "program_id", "member_id", "occurred_at"),
+    # KPIs: a period's purchases; rows recorded after the KPI roll-up's watermark (BRIN on PostgreSQL: rows
+    # arrive in created_at order, so a block range index is tiny and costs the earn path next to nothing).
+    Index("ix_purchases_occurred", "program_id", "occurred_at"),
+    Index("ix_purchases_created", "program_id", "created_at", postgresql_using="brin"),
 )
 
 refunds = Table(
@@ -194,6 +199,7 @@ refunds = Table(
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     _fk(["program_id", "purchase_id"], "purchases", ["program_id", "id"]),
     Index("uq_refunds_external", "program_id", "purchase_id", "external_refund_id", unique=True),
+    Index("ix_refunds_created", "program_id", "created_at"),
 )
 
 transfers = Table(
@@ -213,6 +219,8 @@ transfers = Table(
     _fk(["program_id", "corrects_id"], "transfers", ["program_id", "id"]),
     Index("ix_transfers_member", "program_id", "member_id", "occurred_at"),
     Index("ix_transfers_purchase", "program_id", "purchase_id"),
+    Index("ix_transfers_occurred", "program_id", "occurred_at"),  # KPIs, as for purchases
+    Index("ix_transfers_created", "program_id", "created_at", postgresql_using="brin"),
 )
 
 postings = Table(
@@ -450,6 +458,42 @@ events = Table(
     Column("transfer_id", Uuid),  # the earn transfer, when the event earned points
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
     Index("ix_events_member", "program_id", "member_id", "occurred_at"),
+)
+
+# KPI roll-ups (docs/analytics.md): per programme-local day, the sums of rows recorded before `watermark` that
+# occurred before `through_day`; KPIs add the raw rows outside that set. Rebuilt when the timezone changes.
+kpi_rollups = Table(
+    "kpi_rollups",
+    metadata,
+    _pid(),
+    Column("timezone", String(64), nullable=False),
+    Column("through_day", Date, nullable=False),
+    Column("watermark", UTCDateTime, nullable=False),
+    Column("rolled_at", UTCDateTime, nullable=False),
+    _fk(["program_id"], "programs", ["id"]),
+)
+
+# Member and wallet account postings per day, account kind, unit and transfer kind ('' when not a correction).
+kpi_flow_days = Table(
+    "kpi_flow_days",
+    metadata,
+    _pid(),
+    Column("day", Date, primary_key=True),
+    Column("account_kind", String(16), primary_key=True),
+    Column("unit", String(3), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("corrected_kind", String(16), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+)
+
+# Members' purchases per day of the purchase and currency: totals less the refunds of them.
+kpi_revenue_days = Table(
+    "kpi_revenue_days",
+    metadata,
+    _pid(),
+    Column("day", Date, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
 )
 
 # Rows of these tables are facts: never updated, never deleted (enforced by triggers, see migrations).
