@@ -6,8 +6,9 @@ channel, 1 in 50 partly refunded, 1 in 20 anonymous), and for every member purch
 postings, plus a redemption for 1 member in 10 and an expiry for 1 in 25 — all written by SQL in bulk
 (generate_series; triggers off while seeding: the data set is the point here, not how it was recorded). Rows are
 written in the order they happen, as a live programme records them. It then runs the `kpi_rollup` job once (timed:
-the first roll-up reads the whole history), and times `treue.services.kpis.kpis` for one month, the same split by
-channel, and a twelve-month liability report; then the month again without the roll-up, for comparison.
+the first roll-up reads the whole history), and times `treue.services.kpis.kpis` for one month, the same split
+by channel, tier, cohort and segment, and a twelve-month liability report; then the month again without the
+roll-up, for comparison (the data set has no segments: that split is one group).
 Results: benchmarks/results/kpi-<timestamp>.json and kpi-latest.json.
 
     python benchmarks/kpi_bench.py [--members M] [--purchases N] [--keep | --reuse DATABASE]
@@ -145,7 +146,9 @@ def seed(url: str, members: int, purchases: int) -> UUID:
                         WHERE t.program_id = %(p)s AND t.kind IN ('redeem', 'expire')""",
         ),
         ("drop ids", "DROP TABLE bench_ids"),
-        ("analyze", "ANALYZE"),
+        # A live database is vacuumed by autovacuum as it goes: visibility maps for index-only scans, summarised
+        # BRIN ranges. A bulk load has neither until autovacuum gets to it, so the run does it at once.
+        ("vacuum", "VACUUM (ANALYZE)"),
     ]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")  # no FK or append-only triggers while seeding
@@ -214,7 +217,9 @@ def main() -> None:
         next_rollup = time.perf_counter() - started
         log(f"next day's roll-up in {next_rollup:.2f} s; timing")
         month, report = timed(lambda: kpis(uow(read_only=True), program_id, *june, now))
-        split, _ = timed(lambda: kpis(uow(read_only=True), program_id, *june, now, by="channel"))
+        splits = {by: timed(lambda by=by: kpis(uow(read_only=True), program_id, *june, now, by=by))[0]
+                  for by in ("channel", "tier", "cohort", "segment")}  # fmt: skip
+        split = splits["channel"]
         year, _ = timed(lambda: liability_report(uow(read_only=True), program_id, date(2025, 1, 1),
                                                  date(2025, 12, 1), now))  # fmt: skip
         with engine.begin() as conn:  # the same month read from the raw rows alone
@@ -234,11 +239,12 @@ def main() -> None:
         "load_average": os.getloadavg(), "members": args.members, "purchases": args.purchases,
         "seed_seconds": None if seeded is None else round(seeded, 1), "first_rollup_seconds": round(rollup, 1),
         "next_day_rollup_seconds": round(next_rollup, 3), "kpis_month_seconds": round(month, 3),
-        "kpis_month_by_channel_seconds": round(split, 3), "liability_12_months_seconds": round(year, 3),
+        "kpis_month_by_channel_seconds": round(split, 3),
+        "kpis_month_by_seconds": {by: round(seconds, 3) for by, seconds in splits.items()}, "liability_12_months_seconds": round(year, 3),
         "kpis_month_without_rollup_seconds": round(raw, 3), "same_report_without_rollup": same,
         "target": f"{TARGET_MEMBERS:,} members / {TARGET_PURCHASES:,} purchases in <= {TARGET_SECONDS} s",
         "at_target_size": args.members >= TARGET_MEMBERS and args.purchases >= TARGET_PURCHASES,
-        "met": month <= TARGET_SECONDS and same and args.members >= TARGET_MEMBERS
+        "met": max(month, *splits.values()) <= TARGET_SECONDS and same and args.members >= TARGET_MEMBERS
         and args.purchases >= TARGET_PURCHASES,
         "sample": {k: report[k] for k in ("members_total", "members_active", "purchases", "points_outstanding",
                                           "historical_clv")},
@@ -246,7 +252,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     for file in (f"kpi-{stamp}.json", "kpi-latest.json"):
         (RESULTS / file).write_text(json.dumps(result, indent=2) + "\n")
-    log(f"KPIs for a month: {month:.3f} s, by channel {split:.3f} s, liability over 12 months {year:.3f} s, "
+    by = ", ".join(f"by {name} {seconds:.3f} s" for name, seconds in splits.items())
+    log(f"KPIs for a month: {month:.3f} s, {by}, liability over 12 months {year:.3f} s, "
         f"without the roll-up {raw:.3f} s (same report: {same}; {args.members:,} members, {args.purchases:,} "
         f"purchases; target met: {result['met']})")  # fmt: skip
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
 
+from tests.integration.helpers import race
 from tests.integration.test_kpis import JAN_1, JAN_31, at, worked_example
 from treue.jobs.registry import JOBS
 from treue.services.kpi_rollups import MARGIN, roll_up, rolled
@@ -163,3 +164,12 @@ def test_a_new_timezone_sets_the_rollup_aside_until_it_is_rebuilt(uow_factory):
     state = rolled_state(uow_factory, pid)
     assert state is not None and state.timezone == "America/New_York"
     assert reports(uow_factory, pid) == raw
+
+
+def test_two_first_roll_ups_at_once_add_nothing_twice(uow_factory):
+    pid = worked_example(uow_factory)["program_id"]
+    results = race([lambda: roll_up(uow_factory(), pid, at(3, 1)) for _ in range(2)])
+    assert not [r for r in results if isinstance(r, Exception)]
+    # One rolled everything up; the other waited for its lock, then found nothing left to add.
+    assert sorted(r["rows"] for r in results)[0] == 0 and sorted(r["rows"] for r in results)[1] > 0
+    assert day_rows(uow_factory, pid) == rebuilt_rows(uow_factory, pid, at(3, 1))

@@ -48,10 +48,10 @@ def roll_up(uow: UnitOfWork, program_id: UUID, now: datetime) -> dict[str, Any]:
         program = uow.programs.get(program_id)
         tz = zone(program.timezone)
         store = _store(uow)
-        state = store.state(program_id, lock=True)
+        state = store.claim(program_id, now)
         watermark = now - MARGIN
         through = watermark.astimezone(tz).date()
-        if state is None or state[0] != program.timezone:
+        if state[0] != program.timezone:
             store.clear(program_id)
             parts = [Part(None, watermark, None, start_of_local_day(through, tz))]
             rebuilt = True

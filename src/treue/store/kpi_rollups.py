@@ -14,11 +14,11 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Connection, and_, case, cast, delete, func, literal, null, or_, select
+from sqlalchemy import BigInteger, Connection, and_, case, cast, delete, func, literal, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from treue.domain.analytics.rollups import SLOT_EPOCH_OFFSET, SLOT_SECONDS
+from treue.domain.analytics.rollups import SLOT_EPOCH, SLOT_EPOCH_OFFSET, SLOT_SECONDS
 from treue.domain.ledger import AccountKind
 from treue.store import tables as t
 
@@ -97,9 +97,20 @@ class KpiRollups:
         return self.conn.dialect.name
 
     # -- state ----------------------------------------------------------------------------------------------------
+    def claim(self, program_id: UUID, now: datetime) -> tuple[str, date, datetime]:
+        """The state row, locked until commit: a second roll-up of the programme waits here, then sees what this
+        one added. Before the first roll-up, an empty state is inserted first (timezone '': rebuild), so that two
+        first roll-ups at once also meet on one row (the second's insert waits for the first's commit)."""
+        r = t.kpi_rollups
+        insert = postgres_insert if self._dialect == "postgresql" else sqlite_insert
+        self.conn.execute(insert(r).values(program_id=program_id, timezone="", through_day=date(1900, 1, 1),
+                                           watermark=SLOT_EPOCH, rolled_at=now).on_conflict_do_nothing())  # fmt: skip
+        found = self.state(program_id, lock=True)
+        assert found is not None  # inserted above or by a roll-up that committed first
+        return found
+
     def state(self, program_id: UUID, *, lock: bool = False) -> tuple[str, date, datetime] | None:
-        """(timezone, through_day, watermark), or None before the first roll-up. `lock` holds the row until commit:
-        a second roll-up of the programme waits, then sees what this one added."""
+        """(timezone, through_day, watermark), or None before the first roll-up."""
         r = t.kpi_rollups
         query = select(r.c.timezone, r.c.through_day, r.c.watermark).where(r.c.program_id == program_id)
         row = self.conn.execute(query.with_for_update() if lock else query).first()
@@ -108,12 +119,8 @@ class KpiRollups:
     def save_state(self, program_id: UUID, timezone: str, through_day: date, watermark: datetime,
                    rolled_at: datetime) -> None:  # fmt: skip
         r = t.kpi_rollups
-        values = {"timezone": timezone, "through_day": through_day, "watermark": watermark, "rolled_at": rolled_at}
-        insert = postgres_insert if self._dialect == "postgresql" else sqlite_insert
-        # A second first roll-up of the same programme at the same time meets this row's key and fails its
-        # transaction: it cannot add its sums twice.
-        self.conn.execute(insert(r).values(program_id=program_id, **values).on_conflict_do_update(
-            index_elements=[r.c.program_id], set_=values))  # fmt: skip
+        self.conn.execute(update(r).where(r.c.program_id == program_id).values(
+            timezone=timezone, through_day=through_day, watermark=watermark, rolled_at=rolled_at))  # fmt: skip
 
     def clear(self, program_id: UUID) -> None:
         for table in (t.kpi_flow_days, t.kpi_revenue_days):

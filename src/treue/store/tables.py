@@ -178,7 +178,13 @@ purchases = Table(
     # KPIs: a period's purchases; rows recorded after the KPI roll-up's watermark (BRIN on PostgreSQL: rows
     # arrive in created_at order, so a block range index is tiny and costs the earn path next to nothing).
     Index("ix_purchases_occurred", "program_id", "occurred_at"),
-    Index("ix_purchases_created", "program_id", "created_at", postgresql_using="brin"),
+    Index(
+        "ix_purchases_created",
+        "program_id",
+        "created_at",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
 
 refunds = Table(
@@ -220,7 +226,13 @@ transfers = Table(
     Index("ix_transfers_member", "program_id", "member_id", "occurred_at"),
     Index("ix_transfers_purchase", "program_id", "purchase_id"),
     Index("ix_transfers_occurred", "program_id", "occurred_at"),  # KPIs, as for purchases
-    Index("ix_transfers_created", "program_id", "created_at", postgresql_using="brin"),
+    Index(
+        "ix_transfers_created",
+        "program_id",
+        "created_at",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
 
 postings = Table(
@@ -458,6 +470,7 @@ events = Table(
     Column("transfer_id", Uuid),  # the earn transfer, when the event earned points
     _fk(["program_id", "member_id"], "members", ["program_id", "id"]),
     Index("ix_events_member", "program_id", "member_id", "occurred_at"),
+    Index("ix_events_name", "program_id", "name", "occurred_at"),  # KPIs: a period's survey answers
 )
 
 # KPI roll-ups (docs/analytics.md): per programme-local day, the sums of rows recorded before `watermark` that
