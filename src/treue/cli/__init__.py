@@ -440,8 +440,9 @@ def import_purchases_cmd(
 @jobs.command("run")
 @friendly
 def jobs_run(name: str, program: Annotated[str | None, typer.Option("--program", "-p")] = None) -> None:
-    """Run a job now: expire (points past their expiry to breakage), rules (birthday, anniversary and cron
-    rules due now), outbox (deliver events)."""
+    """Run a job now by name: expire (points past their expiry to breakage), rules (birthday, anniversary and cron
+    rules due now), outbox (deliver events), tiers, club, clv, referrals, notifications, segments, fraud_scan,
+    retention, kpi_rollup (the daily sums KPIs read)."""
     from treue.jobs.registry import JOBS
 
     if name not in JOBS:

@@ -99,7 +99,7 @@ def _fraud_scan(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) 
 
 # KPI roll-ups (issue 6, P7)
 def _kpi_rollup(uow: UnitOfWorkFactory, now: datetime, program_id: UUID | None) -> dict[str, Any]:
-    """Daily sums of member postings and revenue up to a quarter of an hour ago, which KPIs read instead of the
+    """Daily sums of member postings and revenue up to a day ago, which KPIs read instead of the
     whole history (what they lack is read raw: run it as often as you like, e.g. hourly)."""
     from treue.services.kpi_rollups import roll_up_all
 

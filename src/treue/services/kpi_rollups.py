@@ -3,8 +3,9 @@ members' revenue), so that a KPI reads a few thousand day rows and the raw rows 
 
 A run adds what was recorded or occurred since the last one: rows recorded in [old watermark, new watermark)
 that occurred before the new end day, and rows recorded before the old watermark that occurred in [old end day,
-new end day). The watermark trails the clock by `MARGIN`, so a transaction that took its time before it committed
-is still read raw rather than missed. A change of the programme's timezone moves every local day: the roll-up is
+new end day). The watermark trails the clock by `MARGIN`, so that a row is still read raw, not missed, when the
+writer took its time between reading the clock and committing: a transaction, and also a job or an import that
+writes every row with the time it started at (`created_at` is the writer's `now`). A change of the programme's timezone moves every local day: the roll-up is
 then rebuilt.
 """
 
@@ -23,8 +24,10 @@ from treue.domain.programs import Program
 from treue.services.ports import UnitOfWork, UnitOfWorkFactory
 from treue.store.kpi_rollups import KpiRollups, Part, Rolled
 
-# How far the watermark trails the clock: longer than any transaction between taking its time and committing.
-MARGIN = timedelta(minutes=15)
+# How far the watermark trails the clock: longer than any writer holds its `now` before the last commit - a
+# transaction (milliseconds), a job over a million members (minutes), an import of millions of rows (hours). The
+# rows of that last day are read raw, which costs little with the indexes by time.
+MARGIN = timedelta(days=1)
 
 
 def _store(uow: UnitOfWork) -> KpiRollups:
