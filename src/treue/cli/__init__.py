@@ -421,7 +421,7 @@ def import_purchases_cmd(
     columns = (TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
         task = bar.add_task("import", total=max(len(text) - 1, 0))
-        report = import_purchases(uow(), program_uuid(program), text, now(), create_members=create_members,
+        report = import_purchases(uow(), program_uuid(program), text, now, create_members=create_members,
                                   on_error=on_error, progress=lambda n: bar.advance(task, n))  # fmt: skip
     if as_json:
         emit(report.as_dict())

@@ -109,9 +109,12 @@ def _identify(member: str, command: RecordPurchase) -> None:
         command.external_ref = member
 
 
-def import_purchases(uow: UnitOfWorkFactory, program_id: UUID, lines: Iterable[str], now: datetime, *,
-                     create_members: bool = False, on_error: str = "skip",
+def import_purchases(uow: UnitOfWorkFactory, program_id: UUID, lines: Iterable[str], clock: Callable[[], datetime],
+                     *, create_members: bool = False, on_error: str = "skip",
                      progress: Callable[[int], None] | None = None) -> ImportReport:  # fmt: skip
+    """Record each CSV row's purchase (and member, if asked), each in its own transaction. Each row is stamped
+    with the clock when it is written, not when the import began: a long import must not write rows whose
+    `created_at` is hours old when they commit (the KPI roll-up reads rows by when they were recorded)."""
     if on_error not in ("skip", "abort"):
         raise InvalidInput("on_error must be skip or abort")
     report = ImportReport()
@@ -133,11 +136,11 @@ def import_purchases(uow: UnitOfWorkFactory, program_id: UUID, lines: Iterable[s
             continue
         try:
             if row.command.external_ref and row.command.external_ref not in known:
-                created = enrol_member(uow(), program_id, EnrolMember(external_ref=row.command.external_ref), now)
+                created = enrol_member(uow(), program_id, EnrolMember(external_ref=row.command.external_ref), clock())
                 known.add(row.command.external_ref)
                 report.members_created += 1
                 assert created["external_ref"] == row.command.external_ref
-            result = record_purchase(uow(), program_id, row.command, now)
+            result = record_purchase(uow(), program_id, row.command, clock())
             report.imported += 1
             report.points += result["points_earned"]
         except DuplicateOrder:

@@ -72,7 +72,7 @@ def _run(run: ImportRun, uow_factory: UnitOfWorkFactory, lines: list[str], clock
          create_members: bool, on_error: str) -> None:  # fmt: skip
     run.status = "running"
     try:
-        report = import_purchases(uow_factory, run.program_id, lines, clock(), create_members=create_members,
+        report = import_purchases(uow_factory, run.program_id, lines, clock, create_members=create_members,
                                   on_error=on_error, progress=run.advance).as_dict()  # fmt: skip
         record_import(uow_factory(), run.program_id, run.actor, run.filename, report, clock())
     except DomainError as error:
