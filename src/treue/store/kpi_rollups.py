@@ -1,5 +1,6 @@
 """The KPI roll-ups' rows: daily sums of member and wallet postings and of members' revenue, and the state that
-says which rows they hold (docs/analytics.md, "Roll-ups").
+says which rows they hold (docs/analytics.md, "Roll-ups"). Written here; read with the raw rows in
+`treue.store.kpis`.
 
 A roll-up holds the rows recorded before its watermark that occurred before its first unrolled day. Everything
 else - rows that occurred later, or were recorded later but back-dated - is read raw, by the two indexes on
@@ -189,28 +190,6 @@ class KpiRollups:
                     index_elements=key, set_={"amount": table.c.amount + values.excluded.amount}
                 )
             )
-
-    # -- reading the days -----------------------------------------------------------------------------------------
-    def flow_days(self, program_id: UUID, account_kind: str, unit: str, rolled: Rolled, days: list[date],
-                  bucket: Any) -> list[tuple[int, str, str | None, int]]:  # fmt: skip
-        """(bucket, kind, corrected kind, sum) of the rolled-up days before both the roll-up's end and days[-1];
-        `bucket` sorts a day column into the buckets of `days`."""
-        f = t.kpi_flow_days
-        key = bucket(f.c.day, days).label("bucket")
-        query = (
-            select(key, f.c.kind, f.c.corrected_kind, func.sum(f.c.amount))
-            .where(f.c.program_id == program_id, f.c.account_kind == account_kind, f.c.unit == unit,
-                   f.c.day < min(rolled.through_day, days[-1]))
-            .group_by(key, f.c.kind, f.c.corrected_kind)
-        )  # fmt: skip
-        return [(int(r[0]), r[1], r[2] or None, int(r[3] or 0)) for r in self.conn.execute(query)]
-
-    def revenue_days(self, program_id: UUID, currency: str, rolled: Rolled, before: date) -> int:
-        v = t.kpi_revenue_days
-        query = select(func.coalesce(func.sum(v.c.amount), literal(0))).where(
-            v.c.program_id == program_id, v.c.currency == currency, v.c.day < min(rolled.through_day, before)
-        )
-        return int(self.conn.execute(query).scalar() or 0)
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from treue.domain.ledger import POINTS, AccountKind, TransferKind
 from treue.store import tables as t
-from treue.store.kpi_rollups import KpiRollups, Rolled, corrected_kind, postings_with_transfers
+from treue.store.kpi_rollups import Rolled, corrected_kind, postings_with_transfers
 
 # How purchases and members can be split: the name of the split and what it needs joined.
 SPLITS = ("tier", "segment", "channel", "partner", "cohort")
@@ -50,7 +50,7 @@ class Flow:
     amount: int
 
 
-def bucket_of(column: Any, boundaries: Sequence[datetime]) -> Any:
+def bucket_of(column: Any, boundaries: Sequence[datetime] | Sequence[date]) -> Any:
     """-1 before boundaries[0], i in [boundaries[i], boundaries[i+1]), len-1 from the last boundary on."""
     whens = [(column < boundaries[0], -1)]
     whens += [(column < boundaries[i + 1], i) for i in range(len(boundaries) - 1)]
@@ -211,8 +211,10 @@ class Kpis:
         # tables would read every refund): recorded after the watermark; before it, of purchases after the end.
         late = refunds.where(r.c.created_at >= rolled.watermark)
         of_later = refunds.where(r.c.created_at < rolled.watermark, p.c.occurred_at >= rolled.through_at)
-        days = KpiRollups(self.conn).revenue_days(program_id, currency, rolled, end_day)
-        return (days + _int(self.conn.execute(bought).scalar()) - _int(self.conn.execute(late).scalar())
+        v = t.kpi_revenue_days
+        days = select(func.sum(v.c.amount)).where(v.c.program_id == program_id, v.c.currency == currency,
+                                                  v.c.day < min(rolled.through_day, end_day))  # fmt: skip
+        return (_int(self.conn.execute(days).scalar()) + _int(self.conn.execute(bought).scalar()) - _int(self.conn.execute(late).scalar())
                 - _int(self.conn.execute(of_later).scalar()))  # fmt: skip
 
     def first_enrolment(self, program_id: UUID) -> datetime | None:
@@ -242,10 +244,21 @@ class Kpis:
         found = []
         if rolled is not None:
             query = query.where(rolled.outside(tr.c.occurred_at, tr.c.created_at))
-            rolled_days = KpiRollups(self.conn).flow_days(program_id, str(account_kind), unit, rolled, list(days),
-                                                          bucket_of)  # fmt: skip
-            found = [Flow(*row) for row in rolled_days]
+            found = self._rolled_flows(program_id, str(account_kind), unit, rolled, days)
         return found + [Flow(int(row[0]), row[1], row[2], _int(row[3])) for row in self.conn.execute(query)]
+
+    def _rolled_flows(self, program_id: UUID, account_kind: str, unit: str, rolled: Rolled,
+                      days: Sequence[date]) -> list[Flow]:  # fmt: skip
+        """The rolled-up days before both the roll-up's end and days[-1], summed per bucket of `days` and kind."""
+        f = t.kpi_flow_days
+        bucket = bucket_of(f.c.day, days).label("bucket")
+        query = (
+            select(bucket, f.c.kind, f.c.corrected_kind, func.sum(f.c.amount))
+            .where(f.c.program_id == program_id, f.c.account_kind == account_kind, f.c.unit == unit,
+                   f.c.day < min(rolled.through_day, days[-1]))
+            .group_by(bucket, f.c.kind, f.c.corrected_kind)
+        )  # fmt: skip
+        return [Flow(int(r[0]), r[1], r[2] or None, _int(r[3])) for r in self.conn.execute(query)]
 
     def members_redeemed(self, program_id: UUID, start: datetime, end: datetime) -> int:
         """Members who spent points (a reward or points paid at checkout) in [start, end)."""
